@@ -1,0 +1,3 @@
+"""centralita: composition root (settings, CLI, logging, daemon supervision)."""
+
+__version__ = "0.1.0"

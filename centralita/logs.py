@@ -1,0 +1,75 @@
+"""structlog configuration: JSON when stdout is not a TTY, console renderer when it is.
+
+Caller numbers are masked in every log line unless debug is on; secrets never reach a log
+because no code binds them and the `redact` processor drops keys that look like secrets.
+"""
+
+from __future__ import annotations
+
+import logging
+import sys
+from collections.abc import MutableMapping
+from typing import Any
+
+import structlog
+
+_NUMBER_KEYS = frozenset(
+    {"caller", "caller_num", "callerid", "caller_number", "number", "phone", "calleridnum"}
+)
+_SECRET_KEYS = frozenset({"secret", "password", "token", "ami_secret", "db_password"})
+_state = {"debug": False}
+
+
+def mask_number(value: str) -> str:
+    """Mask a phone number for logs: keep the last 3 digits (`*****123`)."""
+    if len(value) <= 3:
+        return "*" * len(value)
+    return "*" * (len(value) - 3) + value[-3:]
+
+
+def _mask_callers(
+    _logger: Any, _method: str, event_dict: MutableMapping[str, Any]
+) -> MutableMapping[str, Any]:
+    for key in list(event_dict):
+        lowered = key.lower()
+        if lowered in _SECRET_KEYS:
+            event_dict[key] = "***"
+        elif lowered in _NUMBER_KEYS and not _state["debug"]:
+            value = event_dict[key]
+            if isinstance(value, str) and value:
+                event_dict[key] = mask_number(value)
+    return event_dict
+
+
+def configure_logging(*, debug: bool = False, json: bool | None = None) -> None:
+    """Configure structlog and route stdlib loggers through it. Safe to call twice."""
+    _state["debug"] = debug
+    use_json = (not sys.stderr.isatty()) if json is None else json
+    shared: list[Any] = [
+        structlog.contextvars.merge_contextvars,
+        structlog.stdlib.add_log_level,
+        structlog.processors.TimeStamper(fmt="iso", utc=True),
+        _mask_callers,
+    ]
+    renderer: Any = (
+        structlog.processors.JSONRenderer()
+        if use_json
+        else structlog.dev.ConsoleRenderer(colors=False)
+    )
+    structlog.configure(
+        processors=[*shared, structlog.stdlib.ProcessorFormatter.wrap_for_formatter],
+        logger_factory=structlog.stdlib.LoggerFactory(),
+        wrapper_class=structlog.stdlib.BoundLogger,
+        cache_logger_on_first_use=False,
+    )
+    formatter = structlog.stdlib.ProcessorFormatter(
+        foreign_pre_chain=shared,
+        processors=[structlog.stdlib.ProcessorFormatter.remove_processors_meta, renderer],
+    )
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(formatter)
+    root = logging.getLogger()
+    root.handlers[:] = [handler]
+    root.setLevel(logging.DEBUG if debug else logging.INFO)
+    for noisy in ("aiosqlite", "sqlalchemy.engine", "asyncio"):
+        logging.getLogger(noisy).setLevel(logging.WARNING)
