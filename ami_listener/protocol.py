@@ -1,0 +1,297 @@
+"""AMI wire protocol: frame on bytes, decode whole messages (pure, no I/O).
+
+What this fixes compared with panoramisk 1.4's parser:
+
+- framing happens on bytes, and each message is decoded as UTF-8 only once it is whole, so
+  a multi-byte character split across two TCP reads is kept ("José" stays "José");
+- a header is split at the first ``": "`` only and empty values are kept (``Value: ``);
+  no spurious ``content`` key is added;
+- repeated keys (``ChanVariable``, ``Variable``, ``Output``) keep every value;
+- the banner (``Asterisk Call Manager/<ver>``, glued to the first response with no blank
+  line after it) is recognised and reported, not parsed as a header;
+- ``Response: Follows`` bodies (``Command`` on Asterisk 11/13) run to ``--END COMMAND--``;
+- garbage never raises: a frame with no header at all, or one that grows past
+  ``max_frame_bytes`` without a blank line, becomes a :class:`MalformedFrame` and parsing
+  goes on with the next frame.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass
+
+BANNER_PREFIX = b"Asterisk Call Manager/"
+_FOLLOWS_MARK = b"--END COMMAND--\n"
+_FOLLOWS_START = b"Response: Follows"
+DEFAULT_MAX_FRAME_BYTES = 1 << 20
+
+
+class AmiMessage:
+    """One AMI message: an event or a response.
+
+    ``headers`` maps each key to its first value; ``lists`` holds every value of keys that
+    appear more than once. ``digest`` identifies the exact bytes of the frame (used to make
+    ingestion idempotent); ``body`` is the raw text of a ``Response: Follows`` message.
+    """
+
+    __slots__ = ("body", "digest", "headers", "lists", "order")
+
+    def __init__(
+        self,
+        headers: dict[str, str],
+        lists: dict[str, list[str]] | None = None,
+        digest: bytes = b"",
+        body: str = "",
+        order: list[tuple[str, str]] | None = None,
+    ) -> None:
+        self.headers = headers
+        self.lists = lists
+        self.digest = digest
+        self.body = body
+        self.order = order
+
+    @property
+    def name(self) -> str:
+        """The event name (``Event`` header), or ``""`` for a response."""
+        return self.headers.get("Event", "")
+
+    @property
+    def is_event(self) -> bool:
+        """True for events, False for responses."""
+        return "Event" in self.headers
+
+    @property
+    def action_id(self) -> str:
+        """The ``ActionID`` header, or ``""``."""
+        return self.headers.get("ActionID", "")
+
+    def get(self, key: str, default: str = "") -> str:
+        """First value of ``key`` (exact, case-sensitive Asterisk spelling)."""
+        return self.headers.get(key, default)
+
+    def values(self, key: str) -> list[str]:
+        """Every value of a possibly repeated key, in wire order."""
+        if self.lists is not None and key in self.lists:
+            return self.lists[key]
+        value = self.headers.get(key)
+        return [] if value is None else [value]
+
+    def pairs(self) -> list[tuple[str, str]]:
+        """All headers as (key, value) pairs in wire order, repeats included."""
+        if self.order is not None:
+            return self.order
+        return list(self.headers.items())
+
+    def to_raw(self) -> dict[str, str | list[str]]:
+        """Headers as a JSON-friendly dict; repeated keys map to lists."""
+        raw: dict[str, str | list[str]] = dict(self.headers)
+        if self.lists:
+            raw.update(self.lists)
+        return raw
+
+    def __repr__(self) -> str:
+        return f"AmiMessage({self.headers!r})"
+
+
+@dataclass(frozen=True, slots=True)
+class MalformedFrame:
+    """A frame that could not be read as an AMI message, with where and why."""
+
+    offset: int
+    reason: str
+    excerpt: bytes
+
+
+@dataclass(frozen=True, slots=True)
+class Banner:
+    """The greeting line ``Asterisk Call Manager/<version>``."""
+
+    version: str
+
+
+ParsedItem = AmiMessage | MalformedFrame | Banner
+
+
+def decode_text(frame: bytes) -> tuple[str, bool]:
+    """Decode a whole frame: UTF-8, falling back to Latin-1 (never loses a byte).
+
+    Returns the text and whether it was valid UTF-8.
+    """
+    try:
+        return frame.decode("utf-8"), True
+    except UnicodeDecodeError:
+        return frame.decode("latin-1"), False
+
+
+def parse_frame(frame: bytes, offset: int = 0) -> AmiMessage | MalformedFrame:
+    """Parse the bytes of one message (without the blank line that ends it)."""
+    text, _valid = decode_text(frame)
+    if not frame.startswith(_FOLLOWS_START):
+        # Fast path: every line is "Key: value" and no key repeats.
+        lines = text.split("\n")
+        try:
+            fast = dict([line.split(": ", 1) for line in lines])
+        except ValueError:
+            fast = None
+        if fast is not None and len(fast) == len(lines):
+            if "Event" not in fast and "Response" not in fast:
+                return MalformedFrame(offset, "frame has neither Event nor Response", frame[:80])
+            return AmiMessage(fast, None, hashlib.blake2b(frame, digest_size=16).digest())
+    return _parse_frame_slow(frame, text, offset)
+
+
+def _parse_frame_slow(frame: bytes, text: str, offset: int) -> AmiMessage | MalformedFrame:
+    headers: dict[str, str] = {}
+    lists: dict[str, list[str]] | None = None
+    order: list[tuple[str, str]] = []
+    body_lines: list[str] = []
+    last_key: str | None = None
+    follows = frame.startswith(_FOLLOWS_START)
+    for raw_line in text.split("\n"):
+        line = raw_line[:-1] if raw_line.endswith("\r") else raw_line
+        if not line:
+            continue
+        sep = line.find(": ")
+        if sep > 0:
+            key, value = line[:sep], line[sep + 2 :]
+        elif sep < 0 and line.endswith(":") and " " not in line:
+            key, value = line[:-1], ""
+        elif follows and last_key is not None:
+            body_lines.append(line)
+            continue
+        elif last_key is not None:
+            # A raw newline inside a value (Asterisk 11 VarSet): continuation line.
+            continued = headers[last_key] + "\n" + line
+            headers[last_key] = continued
+            if lists is not None and last_key in lists:
+                lists[last_key][-1] = continued
+            order[-1] = (last_key, continued)
+            continue
+        else:
+            return MalformedFrame(offset, "line without 'Key: value' at message start", frame[:80])
+        if key in headers:
+            if lists is None:
+                lists = {}
+            bucket = lists.get(key)
+            if bucket is None:
+                lists[key] = [headers[key], value]
+            else:
+                bucket.append(value)
+        else:
+            headers[key] = value
+        order.append((key, value))
+        last_key = key
+    if not headers:
+        return MalformedFrame(offset, "empty frame", frame[:80])
+    if "Event" not in headers and "Response" not in headers:
+        return MalformedFrame(offset, "frame has neither Event nor Response", frame[:80])
+    digest = hashlib.blake2b(frame, digest_size=16).digest()
+    body = "\n".join(body_lines)
+    if body.endswith("--END COMMAND--"):
+        body = body[: -len("--END COMMAND--")].rstrip("\n")
+    return AmiMessage(headers, lists, digest, body, order if lists else None)
+
+
+class AmiParser:
+    """Incremental AMI parser: feed bytes as they arrive, get whole messages back.
+
+    Line ends are normalised to ``\n`` as bytes arrive (a ``\r`` at the very end of a read
+    is held back until the next one), so frames are found with a plain ``find``.
+    """
+
+    def __init__(self, max_frame_bytes: int = DEFAULT_MAX_FRAME_BYTES) -> None:
+        self._buf = bytearray()
+        self._held_cr = False
+        self._offset = 0
+        self._expect_banner = True
+        self._discarding = False
+        self.max_frame_bytes = max_frame_bytes
+        self.banner: str | None = None
+
+    @property
+    def pending(self) -> int:
+        """Bytes of an unfinished frame held in the buffer."""
+        return len(self._buf.strip())
+
+    def reset(self) -> None:
+        """Forget any partial frame (call on a new connection)."""
+        self._buf.clear()
+        self._held_cr = False
+        self._expect_banner = True
+        self._discarding = False
+
+    def feed(self, data: bytes) -> list[ParsedItem]:
+        """Add received bytes; return every complete item they finish."""
+        out: list[ParsedItem] = []
+        if self._held_cr:
+            data = b"\r" + data
+            self._held_cr = False
+        if data.endswith(b"\r"):
+            data = data[:-1]
+            self._held_cr = True
+        buf = self._buf
+        buf += data.replace(b"\r\n", b"\n")
+        pos = 0
+        if self._expect_banner:
+            if len(buf) < len(BANNER_PREFIX) and BANNER_PREFIX.startswith(bytes(buf)):
+                return out
+            self._expect_banner = False
+            if buf.startswith(BANNER_PREFIX):
+                eol = buf.find(b"\n")
+                if eol < 0:
+                    self._expect_banner = True
+                    return out
+                line = bytes(buf[len(BANNER_PREFIX) : eol]).rstrip(b"\r")
+                self.banner = line.decode("utf-8", "replace").strip()
+                out.append(Banner(self.banner))
+                pos = eol + 1
+        size = len(buf)
+        find = buf.find
+        while pos < size:
+            if self._discarding:
+                end = find(b"\n\n", pos)
+                if end < 0:
+                    pos = size
+                    break
+                pos = end + 2
+                self._discarding = False
+                continue
+            if buf[pos] == 10:  # stray blank line between frames
+                pos += 1
+                continue
+            if buf.startswith(_FOLLOWS_START, pos):
+                marker = find(_FOLLOWS_MARK, pos)
+                if marker < 0:
+                    break
+                end = marker + len(_FOLLOWS_MARK)
+                nxt = end + 1 if buf.startswith(b"\n", end) else end
+            else:
+                end = find(b"\n\n", pos)
+                if end < 0:
+                    break
+                nxt = end + 2
+            out.append(parse_frame(bytes(buf[pos:end]), self._offset + pos))
+            pos = nxt
+        if pos:
+            del buf[:pos]
+            self._offset += pos
+        if len(buf) > self.max_frame_bytes:
+            out.append(MalformedFrame(self._offset, "frame larger than the limit", bytes(buf[:80])))
+            self._offset += len(buf)
+            buf.clear()
+            self._discarding = True
+        return out
+
+
+def iter_capture(data: bytes) -> list[ParsedItem]:
+    """Parse a whole recorded AMI byte stream (a capture file)."""
+    parser = AmiParser(max_frame_bytes=max(DEFAULT_MAX_FRAME_BYTES, len(data) + 1))
+    items = parser.feed(data)
+    if parser.pending:
+        items.extend(parser.feed(b"\r\n\r\n"))
+    return items
+
+
+def encode_action(fields: list[tuple[str, str]]) -> bytes:
+    """Encode an action (or, for servers, a message) as AMI bytes with its blank line."""
+    return ("".join(f"{k}: {v}\r\n" for k, v in fields) + "\r\n").encode("utf-8")
