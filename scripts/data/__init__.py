@@ -1,0 +1,1 @@
+"""Packaged agent scripts, one TOML file per service."""
