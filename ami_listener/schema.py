@@ -1,0 +1,103 @@
+"""Database schema of the ingest side: the append-only event log and the call records.
+
+Times are stored as integer epoch milliseconds (UTC): portable between SQLite and
+PostgreSQL, exact, and fast to range-scan for monthly reports. Durations keep their unit in
+the column name (``wait_ms``, ``holdtime_s``).
+
+Other packages read these tables (metrics, console) but only the listener writes them.
+"""
+
+from __future__ import annotations
+
+from sqlalchemy import (
+    BigInteger,
+    Boolean,
+    Column,
+    Index,
+    Integer,
+    LargeBinary,
+    MetaData,
+    String,
+    Table,
+    Text,
+    UniqueConstraint,
+)
+
+metadata = MetaData()
+
+ami_events = Table(
+    "ami_events",
+    metadata,
+    Column("id", BigInteger().with_variant(Integer, "sqlite"), primary_key=True),
+    Column("pbx_id", String(64), nullable=False),
+    Column("digest", LargeBinary(16), nullable=False),
+    Column("event", String(64), nullable=False),
+    Column("ts_ms", BigInteger),
+    Column("received_ms", BigInteger, nullable=False),
+    Column("uniqueid", String(64)),
+    Column("linkedid", String(64)),
+    Column("queue", String(80)),
+    Column("headers", Text, nullable=False),
+    UniqueConstraint("pbx_id", "digest", name="uq_ami_events_pbx_digest"),
+)
+Index("ix_ami_events_uniqueid", ami_events.c.uniqueid)
+Index("ix_ami_events_ts", ami_events.c.pbx_id, ami_events.c.ts_ms)
+
+calls = Table(
+    "calls",
+    metadata,
+    Column("pbx_id", String(64), primary_key=True),
+    Column("uniqueid", String(64), primary_key=True),
+    Column("linkedid", String(64), nullable=False),
+    Column("service", String(32), nullable=False),
+    Column("exten", String(64), nullable=False, default=""),
+    Column("queue", String(80), nullable=False),
+    Column("queues", String(400), nullable=False),
+    Column("caller_num", String(64), nullable=False, default=""),
+    Column("caller_name", String(200), nullable=False, default=""),
+    Column("entered_at_ms", BigInteger, nullable=False),
+    Column("answered_at_ms", BigInteger),
+    Column("ended_at_ms", BigInteger),
+    Column("wait_ms", BigInteger),
+    Column("wait_asterisk_s", Integer),
+    Column("holdtime_s", Integer),
+    Column("talk_ms", BigInteger),
+    Column("asterisk_talk_s", Integer),
+    Column("agent_interface", String(200), nullable=False, default=""),
+    Column("agent_name", String(200), nullable=False, default=""),
+    Column("ring_no_answer", Integer, nullable=False, default=0),
+    Column("join_position", Integer, nullable=False, default=0),
+    Column("abandon_position", Integer),
+    Column("outcome", String(20), nullable=False),
+    Column("transferred", Boolean, nullable=False, default=False),
+    Column("ivr", Text),
+    Column("resynced", Boolean, nullable=False, default=False),
+    Column("gap", Boolean, nullable=False, default=False),
+)
+Index("ix_calls_entered", calls.c.entered_at_ms)
+Index("ix_calls_service_entered", calls.c.service, calls.c.entered_at_ms)
+
+queue_entries = Table(
+    "queue_entries",
+    metadata,
+    Column("pbx_id", String(64), primary_key=True),
+    Column("uniqueid", String(64), primary_key=True),
+    Column("seq", Integer, primary_key=True),
+    Column("queue", String(80), nullable=False),
+    Column("service", String(32), nullable=False),
+    Column("entered_at_ms", BigInteger, nullable=False),
+    Column("left_at_ms", BigInteger),
+    Column("answered_at_ms", BigInteger),
+    Column("outcome", String(20)),
+    Column("hold_time_s", Integer),
+    Column("wait_ms", BigInteger),
+    Column("wait_asterisk_s", Integer),
+    Column("join_position", Integer, nullable=False, default=0),
+    Column("leave_position", Integer),
+    Column("original_position", Integer),
+    Column("agent_interface", String(200), nullable=False, default=""),
+    Column("agent_name", String(200), nullable=False, default=""),
+    Column("ring_no_answer", Integer, nullable=False, default=0),
+    Column("exit_key", String(8), nullable=False, default=""),
+)
+Index("ix_queue_entries_queue_entered", queue_entries.c.queue, queue_entries.c.entered_at_ms)

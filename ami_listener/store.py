@@ -1,0 +1,191 @@
+"""The event store: append-only event log + call records, SQLAlchemy 2 async.
+
+SQLite (WAL) by default, PostgreSQL by URL, with the same code. Writes are idempotent: an
+event is identified by (pbx_id, digest of its bytes) and inserted with ON CONFLICT DO
+NOTHING; a call record is an upsert on (pbx_id, uniqueid). So the same stream ingested
+twice produces no duplicates.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from typing import Any
+
+import msgspec
+import sqlalchemy as sa
+from sqlalchemy import event as sa_event
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
+
+from ami_listener.records import CallRecord, ms
+from ami_listener.schema import ami_events, calls, metadata, queue_entries
+
+_json = msgspec.json.Encoder()
+
+
+def make_engine(url: str, **kwargs: Any) -> AsyncEngine:
+    """Create an async engine; SQLite gets WAL, a busy timeout and foreign keys."""
+    engine = create_async_engine(url, **kwargs)
+    if engine.dialect.name == "sqlite":
+
+        @sa_event.listens_for(engine.sync_engine, "connect")
+        def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:
+            cur = dbapi_conn.cursor()
+            cur.execute("PRAGMA journal_mode=WAL")
+            cur.execute("PRAGMA synchronous=NORMAL")
+            cur.execute("PRAGMA busy_timeout=5000")
+            cur.close()
+
+    return engine
+
+
+async def create_schema(engine: AsyncEngine) -> None:
+    """Create the ingest tables if missing (tests; production runs Alembic)."""
+    async with engine.begin() as conn:
+        await conn.run_sync(metadata.create_all)
+
+
+def _insert(conn: AsyncConnection, table: sa.Table) -> Any:
+    """Dialect-specific INSERT that supports ON CONFLICT."""
+    if conn.dialect.name == "postgresql":
+        from sqlalchemy.dialects.postgresql import insert as pg_insert
+
+        return pg_insert(table)
+    from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+
+    return sqlite_insert(table)
+
+
+class EventRow(msgspec.Struct, frozen=True):
+    """One event as stored in the log."""
+
+    pbx_id: str
+    digest: bytes
+    event: str
+    ts_ms: int | None
+    received_ms: int
+    uniqueid: str | None
+    linkedid: str | None
+    queue: str | None
+    headers: str
+
+    def as_dict(self) -> dict[str, Any]:
+        """Row mapping for an INSERT."""
+        return {f: getattr(self, f) for f in self.__struct_fields__}
+
+
+def encode_headers(raw: dict[str, str | list[str]]) -> str:
+    """Raw headers as compact JSON text."""
+    return _json.encode(raw).decode("utf-8")
+
+
+def call_rows(record: CallRecord) -> tuple[dict[str, Any], list[dict[str, Any]]]:
+    """The `calls` row and the `queue_entries` rows of a record."""
+    wait = record.wait_s
+    call = {
+        "pbx_id": record.pbx_id,
+        "uniqueid": record.uniqueid,
+        "linkedid": record.linkedid,
+        "service": record.service,
+        "exten": record.exten,
+        "queue": record.queue,
+        "queues": ",".join(record.queues),
+        "caller_num": record.caller_num,
+        "caller_name": record.caller_name,
+        "entered_at_ms": ms(record.entered_at),
+        "answered_at_ms": ms(record.answered_at),
+        "ended_at_ms": ms(record.ended_at),
+        "wait_ms": None if wait is None else round(wait * 1000),
+        "wait_asterisk_s": record.wait_asterisk_s,
+        "holdtime_s": record.holdtime_s,
+        "talk_ms": None if record.talk_s is None else round(record.talk_s * 1000),
+        "asterisk_talk_s": record.asterisk_talk_s,
+        "agent_interface": record.agent_interface,
+        "agent_name": record.agent_name,
+        "ring_no_answer": record.ring_no_answer,
+        "join_position": record.join_position,
+        "abandon_position": record.abandon_position,
+        "outcome": record.outcome or "abandoned",
+        "transferred": record.transferred,
+        "ivr": None if record.ivr is None else _json.encode(record.ivr).decode("utf-8"),
+        "resynced": record.resynced,
+        "gap": record.gap,
+    }
+    entries = []
+    for seq, entry in enumerate(record.entries):
+        e_wait = entry.wait_s
+        entries.append(
+            {
+                "pbx_id": record.pbx_id,
+                "uniqueid": record.uniqueid,
+                "seq": seq,
+                "queue": entry.queue,
+                "service": entry.service,
+                "entered_at_ms": ms(entry.entered_at),
+                "left_at_ms": ms(entry.left_at),
+                "answered_at_ms": ms(entry.answered_at),
+                "outcome": entry.outcome,
+                "hold_time_s": entry.hold_time_s,
+                "wait_ms": None if e_wait is None else round(e_wait * 1000),
+                "wait_asterisk_s": entry.wait_asterisk_s,
+                "join_position": entry.join_position,
+                "leave_position": entry.leave_position,
+                "original_position": entry.original_position,
+                "agent_interface": entry.agent_interface,
+                "agent_name": entry.agent_name,
+                "ring_no_answer": entry.ring_no_answer,
+                "exit_key": entry.exit_key,
+            }
+        )
+    return call, entries
+
+
+async def insert_events(conn: AsyncConnection, rows: Sequence[EventRow]) -> None:
+    """Append events; ones already stored (same pbx and digest) are skipped."""
+    if not rows:
+        return
+    stmt = _insert(conn, ami_events).on_conflict_do_nothing(index_elements=["pbx_id", "digest"])
+    await conn.execute(stmt, [r.as_dict() for r in rows])
+
+
+async def upsert_calls(conn: AsyncConnection, records: Iterable[CallRecord]) -> int:
+    """Insert or replace call records and their queue entries. Returns the count."""
+    call_list: list[dict[str, Any]] = []
+    entry_list: list[dict[str, Any]] = []
+    keys: list[tuple[str, str]] = []
+    for record in records:
+        call, entries = call_rows(record)
+        call_list.append(call)
+        entry_list.extend(entries)
+        keys.append((record.pbx_id, record.uniqueid))
+    if not call_list:
+        return 0
+    # Replace: delete then insert, in the caller's transaction (portable and idempotent).
+    for pbx_id in {k[0] for k in keys}:
+        ids = [k[1] for k in keys if k[0] == pbx_id]
+        for start in range(0, len(ids), 500):
+            chunk = ids[start : start + 500]
+            await conn.execute(
+                sa.delete(queue_entries).where(
+                    queue_entries.c.pbx_id == pbx_id, queue_entries.c.uniqueid.in_(chunk)
+                )
+            )
+            await conn.execute(
+                sa.delete(calls).where(calls.c.pbx_id == pbx_id, calls.c.uniqueid.in_(chunk))
+            )
+    await conn.execute(sa.insert(calls), call_list)
+    if entry_list:
+        await conn.execute(sa.insert(queue_entries), entry_list)
+    return len(call_list)
+
+
+async def write_batch(
+    engine: AsyncEngine, events: Sequence[EventRow], records: Sequence[CallRecord]
+) -> None:
+    """Write one batch of events and finished calls in a single transaction."""
+    async with engine.begin() as conn:
+        await insert_events(conn, events)
+        # A record can be finished twice in one batch only through a replay: keep the last.
+        latest: dict[tuple[str, str], CallRecord] = {}
+        for record in records:
+            latest[(record.pbx_id, record.uniqueid)] = record
+        await upsert_calls(conn, latest.values())
