@@ -1,0 +1,45 @@
+"""The IVR server: FastAGI transport + flows, wired to routing and the customer directory."""
+
+from __future__ import annotations
+
+import structlog
+
+from ivr.agi import AgiServer, AgiSession, AgiTimeouts, start_agi_server
+from ivr.directory import CustomerDirectory
+from ivr.flow_config import IvrConfig
+from ivr.flows import CallInfo, IvrFlow, Router
+
+log = structlog.get_logger(__name__)
+
+
+def call_info(session: AgiSession) -> CallInfo:
+    """The dialed service from `ivr?service=<exten>` (else agi_extension), caller, uniqueid."""
+    request = session.request
+    dialed = request.params.get("service") or request.extension
+    return CallInfo(dialed=dialed, uniqueid=request.uniqueid, caller=request.callerid)
+
+
+class IvrHandler:
+    """The per-connection handler: one flow run per AGI session."""
+
+    def __init__(self, flow: IvrFlow) -> None:
+        self.flow = flow
+
+    async def __call__(self, session: AgiSession) -> None:
+        """Run the flow of the call on this session."""
+        await self.flow.run(session, call_info(session))
+
+
+async def start_ivr_server(
+    config: IvrConfig,
+    router: Router,
+    directory: CustomerDirectory,
+    *,
+    host: str = "127.0.0.1",
+    port: int = 4573,
+    timeouts: AgiTimeouts | None = None,
+    max_sessions: int = 1000,
+) -> AgiServer:
+    """Start the IVR's FastAGI server; stop it with `await server.close(grace_s)`."""
+    handler = IvrHandler(IvrFlow(config, router, directory))
+    return await start_agi_server(handler, host, port, timeouts=timeouts, max_sessions=max_sessions)

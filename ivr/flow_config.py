@@ -1,0 +1,122 @@
+"""The IVR flow data (`flows.toml`): questions, prompts and their Spanish texts, per service.
+
+Decoded straight into frozen structs with unknown fields forbidden; every prompt a flow
+uses must have its text in `[prompts]`, so the sound files to record are listed in one place.
+"""
+
+from __future__ import annotations
+
+import tomllib
+from importlib import resources
+from pathlib import Path
+from typing import Final
+
+import msgspec
+
+from ivr.events import InputKind
+from ivr.exceptions import FlowConfigError
+
+MAX_DIGITS: Final = {InputKind.PHONE: 8, InputKind.CONTRACT: 12, InputKind.CI: 12}
+"""GET DATA's maxdigits per identifier."""
+
+
+class Question(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
+    """One DTMF question."""
+
+    prompt: str
+
+
+class Questions(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
+    """The identification menu and one question per identifier."""
+
+    menu: Question
+    phone: Question
+    contract: Question
+    ci: Question
+
+    def for_kind(self, kind: InputKind) -> Question:
+        """The question asking for `kind`."""
+        return {
+            InputKind.PHONE: self.phone,
+            InputKind.CONTRACT: self.contract,
+            InputKind.CI: self.ci,
+        }[kind]
+
+
+class Messages(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
+    """Announcements played on each path to the queue."""
+
+    invalid: str
+    not_found: str
+    unavailable: str
+    transfer: str
+
+
+class Flow(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
+    """One service's IVR: a greeting, then (maybe) identification."""
+
+    greeting: str
+    identify: tuple[InputKind, ...] = ()
+
+
+class IvrConfig(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
+    """Everything `flows.toml` holds."""
+
+    questions: Questions
+    messages: Messages
+    prompts: dict[str, str]
+    flow: dict[str, Flow]
+    fallback_queues: dict[str, str] = msgspec.field(default_factory=dict)
+    digit_timeout_ms: int = 5000
+    max_attempts: int = 3
+    lookup_timeout_s: float = 2.0
+    default_queue: str = "q101"
+    default_priority: int = 0
+
+    def flow_for(self, *names: str | None) -> Flow:
+        """The first flow among `names` that exists, else the default flow."""
+        for name in names:
+            if name and name in self.flow:
+                return self.flow[name]
+        return self.flow["default"]
+
+    def fallback_queue(self, service: str | None) -> str:
+        """The service's own queue when routing cannot decide, else the global default."""
+        return self.fallback_queues.get(service or "", self.default_queue)
+
+
+def _check(config: IvrConfig) -> IvrConfig:
+    if "default" not in config.flow:
+        raise FlowConfigError("flows: a [flow.default] is required")
+    if config.max_attempts < 1 or config.digit_timeout_ms < 500:
+        raise FlowConfigError("flows: max_attempts >= 1 and digit_timeout_ms >= 500")
+    used = [config.questions.menu.prompt]
+    used += [config.questions.for_kind(kind).prompt for kind in MAX_DIGITS]
+    used += [config.messages.invalid, config.messages.not_found]
+    used += [config.messages.unavailable, config.messages.transfer]
+    for name, flow in config.flow.items():
+        used.append(flow.greeting)
+        if InputKind.NONE in flow.identify or len(set(flow.identify)) != len(flow.identify):
+            raise FlowConfigError(f"flows: $.flow.{name}.identify has 'none' or a repeat")
+    missing = sorted({prompt for prompt in used if prompt not in config.prompts})
+    if missing:
+        raise FlowConfigError(f"flows: prompts without text in [prompts]: {', '.join(missing)}")
+    return config
+
+
+def parse_config(text: str, source: str = "flows.toml") -> IvrConfig:
+    """Decode and validate flow data."""
+    try:
+        raw = tomllib.loads(text)
+        config = msgspec.convert(raw, IvrConfig)
+    except (tomllib.TOMLDecodeError, msgspec.ValidationError) as exc:
+        raise FlowConfigError(f"{source}: {exc}") from exc
+    return _check(config)
+
+
+def load_config(path: Path | None = None) -> IvrConfig:
+    """Load `path`, or the packaged `ivr/flows.toml`."""
+    if path is None:
+        text = resources.files("ivr").joinpath("flows.toml").read_text(encoding="utf-8")
+        return parse_config(text)
+    return parse_config(path.read_text(encoding="utf-8"), str(path))

@@ -1,0 +1,32 @@
+"""The `customers` table: the customer directory the IVR looks callers up in.
+
+The IVR has its own `MetaData`: it only reads this table at call time; the one command
+that writes it is `centralita customers import`. One row per contract (a customer with
+two contracts has two rows, same CI); phone and CI are indexed lookup keys.
+"""
+
+from __future__ import annotations
+
+from typing import Final
+
+from sqlalchemy import Column, Index, MetaData, String, Table, Text
+
+metadata = MetaData()
+
+SEGMENTS: Final = ("vip", "corporativo", "empresa", "residencial")
+"""Known customer segments, most important first (ties in a CI lookup go to the first)."""
+
+customers = Table(
+    "customers",
+    metadata,
+    Column("contract", String(32), primary_key=True, comment="contract number, the customer id"),
+    Column("phone", String(16), nullable=True, comment="service phone number, digits only"),
+    Column("ci", String(20), nullable=True, comment="carnet de identidad, digits only"),
+    Column("name", String(200), nullable=False),
+    Column("segment", String(32), nullable=False, comment="one of SEGMENTS"),
+    Column("services", Text, nullable=False, default="", comment="';'-separated products"),
+    Column("address", Text, nullable=False, default=""),
+    Column("notes", Text, nullable=False, default=""),
+)
+Index("ix_customers_phone", customers.c.phone)
+Index("ix_customers_ci", customers.c.ci)
