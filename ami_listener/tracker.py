@@ -145,6 +145,7 @@ class _Live:
     pending: _Pending | None = None
     entry_context: str = ""
     completed: bool = False
+    hung_up_at: float | None = None
     last_activity: float = 0.0
     ringing: set[str] = field(default_factory=set)
 
@@ -414,6 +415,8 @@ class CallTracker:
             talk = round(ts - entry.answered_at, 3)
             record.talk_s = talk if record.talk_s is None else round(record.talk_s + talk, 3)
             record.asterisk_talk_s = (record.asterisk_talk_s or 0) + event.talk_time
+        if live.hung_up_at is not None:
+            return self._finish(live, live.hung_up_at)
         return []
 
     def _varset(self, event: VarSet, ts: float) -> list[Effect]:
@@ -432,9 +435,19 @@ class CallTracker:
     def _hangup(self, event: Hangup, ts: float) -> list[Effect]:
         uid = event.uniqueid
         self.pending_ivr.pop(uid, None)
-        live = self.calls.pop(uid, None)
+        live = self.calls.get(uid)
         if live is None:
             return []
+        if live.entry.answered_at is not None and not live.completed:
+            # The caller hung up first: Asterisk sends AgentComplete (with the talk time)
+            # right after. Finish then; the sweep covers a lost AgentComplete.
+            live.hung_up_at = ts
+            live.last_activity = ts
+            return []
+        return self._finish(live, ts)
+
+    def _finish(self, live: _Live, ts: float) -> list[Effect]:
+        self.calls.pop(live.record.uniqueid, None)
         self._settle(live, ts, alive=False)
         record = live.record
         record.ended_at = ts
@@ -578,7 +591,7 @@ class CallTracker:
             effects.extend(joined)
         busy = {m.agent_interface for m in snapshot.members if m.busy}
         for uid, live in list(self.calls.items()):
-            if uid in seen or live.completed or live.pending is not None:
+            if uid in seen or live.completed or live.pending is not None or live.hung_up_at:
                 # Completed or leaving calls wait for their Hangup (or the sweep).
                 continue
             entry = live.entry
@@ -603,12 +616,16 @@ class CallTracker:
         return effects
 
     def _close_gap(self, uid: str, live: _Live, at: float) -> CallFinished:
-        del self.calls[uid]
-        live.record.gap = True
-        self._settle(live, at, alive=False)
-        live.record.ended_at = at
-        self._finalise(live.record)
-        return CallFinished(call=live.record)
+        """Finish a call whose end was not seen (outage, lost events): flagged ``gap``."""
+        record = live.record
+        record.gap = True
+        end = live.hung_up_at if live.hung_up_at is not None else at
+        entry = live.entry
+        if entry.answered_at is not None and not live.completed:
+            record.talk_s = round(end - entry.answered_at, 3)
+        (effect,) = self._finish(live, end)
+        assert isinstance(effect, CallFinished)
+        return effect
 
     def sweep(
         self, now: float | None = None, settle_s: float = SETTLE_S, max_age_s: float = STALE_CALL_S
@@ -623,7 +640,7 @@ class CallTracker:
         effects: list[Effect] = []
         for uid, live in list(self.calls.items()):
             idle = now - live.last_activity
-            settling = live.completed or live.pending is not None
+            settling = live.completed or live.pending is not None or live.hung_up_at is not None
             if (settling and idle > settle_s) or idle > max_age_s:
                 effects.append(self._close_gap(uid, live, live.last_activity))
         return effects

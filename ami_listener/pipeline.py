@@ -1,0 +1,228 @@
+"""The ingest pipeline: AMI message → event log row → typed event → tracker → effects.
+
+One consumer calls :meth:`Pipeline.feed` for every message, strictly in wire order; it is
+synchronous and never waits on I/O: log rows and finished calls go into a
+:class:`WriteBuffer` that a separate writer drains in batches, and other effects go to
+sinks that must only enqueue. The same pipeline serves the live daemon, ``ingest-file``
+and ``rebuild``, so a capture and a live stream give the same records.
+"""
+
+from __future__ import annotations
+
+from collections import deque
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from typing import Protocol
+
+import structlog
+
+from ami_listener.events import (
+    QueueEntry,
+    QueueMember,
+    QueueParams,
+    QueueStatusComplete,
+    decode_event,
+)
+from ami_listener.exceptions import EventDecodeError
+from ami_listener.protocol import AmiMessage, MalformedFrame
+from ami_listener.records import CallRecord
+from ami_listener.store import EventRow, encode_headers
+from ami_listener.tracker import CallFinished, CallTracker, Effect, QueueSnapshot
+
+log = structlog.get_logger(__name__)
+
+RESYNC_ACTION_PREFIX = "centralita-resync-"
+SWEEP_EVERY = 1000
+
+
+class EffectSink(Protocol):
+    """Receives tracker effects; must return at once (enqueue, never await)."""
+
+    def handle(self, effect: Effect) -> None:
+        """Take one effect."""
+
+
+@dataclass
+class WriteBuffer:
+    """What the pipeline produced and the writer has not stored yet."""
+
+    events: deque[EventRow] = field(default_factory=deque)
+    calls: deque[CallRecord] = field(default_factory=deque)
+
+    def __len__(self) -> int:
+        return len(self.events) + len(self.calls)
+
+    def take(self, max_events: int) -> tuple[list[EventRow], list[CallRecord]]:
+        """Remove and return up to ``max_events`` events and the calls finished so far."""
+        n = min(max_events, len(self.events))
+        events = [self.events.popleft() for _ in range(n)]
+        calls = list(self.calls)
+        self.calls.clear()
+        return events, calls
+
+    def put_back(self, events: list[EventRow], calls: list[CallRecord]) -> None:
+        """Return a batch that could not be written, keeping the original order."""
+        self.events.extendleft(reversed(events))
+        self.calls.extendleft(reversed(calls))
+
+
+@dataclass
+class PipelineStats:
+    """Counters for progress displays and /metrics."""
+
+    messages: int = 0
+    events: int = 0
+    malformed: int = 0
+    rejected: int = 0
+    calls_finished: int = 0
+    resyncs: int = 0
+
+
+class Pipeline:
+    """Turns AMI messages into stored events and call records, in order."""
+
+    def __init__(
+        self,
+        tracker: CallTracker,
+        buffer: WriteBuffer | None = None,
+        sinks: Iterable[EffectSink] = (),
+        *,
+        log_events: bool = True,
+    ) -> None:
+        self.tracker = tracker
+        self.pbx_id = tracker.pbx_id
+        self.buffer = buffer if buffer is not None else WriteBuffer()
+        self.sinks = list(sinks)
+        self.log_events = log_events
+        self.stats = PipelineStats()
+        self._snapshots: dict[str, QueueSnapshot] = {}
+        self._last_ts = 0.0
+
+    def malformed(self, frame: MalformedFrame) -> None:
+        """Record a frame that could not be parsed (logged, counted, skipped)."""
+        self.stats.malformed += 1
+        log.warning(
+            "ami_frame_rejected",
+            pbx_id=self.pbx_id,
+            offset=frame.offset,
+            reason=frame.reason,
+            excerpt=frame.excerpt[:60].decode("utf-8", "replace"),
+        )
+
+    def feed(self, msg: AmiMessage, received_at: float | None) -> list[Effect]:
+        """Process one message. Responses are ignored; events are logged and tracked.
+
+        ``received_at`` is the wall-clock receipt time; ``None`` (offline ingestion) means
+        "the last event timestamp seen", so replays never read the clock.
+        """
+        self.stats.messages += 1
+        if not msg.is_event:
+            return []
+        self.stats.events += 1
+        headers = msg.headers
+        raw_ts = headers.get("Timestamp")
+        ts: float | None = None
+        if raw_ts:
+            try:
+                ts = float(raw_ts)
+            except ValueError:
+                ts = None
+        if ts is not None:
+            self._last_ts = ts
+        if received_at is None:
+            received_at = self._last_ts or 0.0
+        if self.log_events:
+            self.buffer.events.append(
+                EventRow(
+                    pbx_id=self.pbx_id,
+                    digest=msg.digest,
+                    event=msg.name[:64],
+                    ts_ms=None if ts is None else round(ts * 1000),
+                    received_ms=round(received_at * 1000),
+                    uniqueid=headers.get("Uniqueid") or None,
+                    linkedid=headers.get("Linkedid") or None,
+                    queue=headers.get("Queue") or None,
+                    headers=encode_headers(msg.to_raw()),
+                )
+            )
+        try:
+            event = decode_event(msg)
+        except EventDecodeError as exc:
+            self.stats.rejected += 1
+            log.warning("ami_event_rejected", pbx_id=self.pbx_id, reason=str(exc))
+            return []
+        action_id = msg.action_id
+        if action_id.startswith(RESYNC_ACTION_PREFIX):
+            effects = self._collect_resync(action_id, event, received_at)
+        else:
+            try:
+                effects = self.tracker.apply(event, received_at)
+            except Exception:  # a tracker bug must not stop ingestion
+                self.stats.rejected += 1
+                log.exception("ami_event_failed", pbx_id=self.pbx_id, ami_event=msg.name)
+                return []
+        if self.stats.events % SWEEP_EVERY == 0:
+            effects = effects + self.tracker.sweep()
+        self._dispatch(effects)
+        return effects
+
+    def _collect_resync(self, action_id: str, event: object, received_at: float) -> list[Effect]:
+        snap = self._snapshots.setdefault(action_id, QueueSnapshot())
+        if isinstance(event, QueueEntry):
+            snap.entries.append(event)
+        elif isinstance(event, QueueMember):
+            snap.members.append(event)
+        elif isinstance(event, QueueParams):
+            snap.queues.append(event)
+        elif isinstance(event, QueueStatusComplete):
+            del self._snapshots[action_id]
+            self.stats.resyncs += 1
+            at = self.tracker.last_ts or received_at
+            effects = self.tracker.resync(snap, at)
+            log.info(
+                "ami_resync_applied",
+                pbx_id=self.pbx_id,
+                waiting=len(snap.entries),
+                members=len(snap.members),
+                closed=sum(1 for e in effects if isinstance(e, CallFinished)),
+            )
+            return effects
+        return []
+
+    def _dispatch(self, effects: list[Effect]) -> None:
+        for effect in effects:
+            if isinstance(effect, CallFinished):
+                self.stats.calls_finished += 1
+                call = effect.call
+                self.buffer.calls.append(call)
+                log.info(
+                    "queue_call_finished",
+                    pbx_id=self.pbx_id,
+                    uniqueid=call.uniqueid,
+                    service=call.service,
+                    queue=call.queue,
+                    outcome=call.outcome,
+                    wait_s=call.wait_s,
+                    caller=call.caller_num,
+                    agent=call.agent_name,
+                )
+            for sink in self.sinks:
+                try:
+                    sink.handle(effect)
+                except Exception:  # a sink must never stop ingestion
+                    log.exception("effect_sink_failed", sink=type(sink).__name__)
+
+
+def message_from_row(headers: dict[str, str | list[str]]) -> AmiMessage:
+    """Rebuild an AMI message from the log's stored headers (for ``rebuild``)."""
+    flat: dict[str, str] = {}
+    lists: dict[str, list[str]] | None = None
+    for key, value in headers.items():
+        if isinstance(value, list):
+            flat[key] = value[0] if value else ""
+            if lists is None:
+                lists = {}
+            lists[key] = value
+        else:
+            flat[key] = value
+    return AmiMessage(flat, lists)

@@ -1,0 +1,41 @@
+"""Database set-up: every package's tables, and Alembic migrations to head."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from alembic import command
+from alembic.config import Config
+from sqlalchemy import MetaData
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from ami_listener.schema import metadata as ingest_metadata
+
+MIGRATIONS = Path(__file__).parent / "migrations"
+
+
+def all_metadata() -> list[MetaData]:
+    """The MetaData of every package that owns tables."""
+    return [ingest_metadata]
+
+
+def alembic_config(url: str | None = None) -> Config:
+    """An Alembic config pointing at the packaged migrations."""
+    cfg = Config()
+    cfg.set_main_option("script_location", str(MIGRATIONS))
+    if url is not None:
+        cfg.set_main_option("sqlalchemy.url", url)
+    return cfg
+
+
+async def migrate(engine: AsyncEngine) -> None:
+    """Bring the database schema to the newest revision (idempotent)."""
+
+    def _upgrade(sync_conn: Any) -> None:
+        cfg = alembic_config()
+        cfg.attributes["connection"] = sync_conn
+        command.upgrade(cfg, "head")
+
+    async with engine.begin() as conn:
+        await conn.run_sync(_upgrade)
