@@ -315,6 +315,7 @@ class AgiServer:
         self.timeouts = AgiTimeouts() if timeouts is None else timeouts
         self.max_sessions = max_sessions
         self._server: asyncio.Server | None = None
+        self._port: int | None = None
         self._tasks: set[asyncio.Task[None]] = set()
         self._idle = asyncio.Event()
         self._idle.set()
@@ -332,13 +333,14 @@ class AgiServer:
     @property
     def port(self) -> int:
         """The bound TCP port (useful with port 0)."""
-        if self._server is None or not self._server.sockets:
+        if self._port is None:
             raise RuntimeError("server not started")
-        return int(self._server.sockets[0].getsockname()[1])
+        return self._port
 
     async def start(self, host: str, port: int) -> None:
         """Bind and start accepting."""
-        self._server = await asyncio.start_server(self._serve, host, port, limit=LINE_LIMIT)
+        self._server = await asyncio.start_server(self._accept, host, port, limit=LINE_LIMIT)
+        self._port = int(self._server.sockets[0].getsockname()[1])
         log.info("agi_server_started", host=host, port=self.port)
 
     async def close(self, grace_s: float = 5.0) -> None:
@@ -362,11 +364,20 @@ class AgiServer:
     async def __aexit__(self, *exc: object) -> None:
         await self.close()
 
-    async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        task = asyncio.current_task()
-        assert task is not None
+    def _accept(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        # A plain callback: the session runs in a task of ours, so that shutdown can cancel
+        # it without asyncio's client_connected_cb machinery logging the cancellation.
+        task = asyncio.get_running_loop().create_task(self._serve(reader, writer))
         self._tasks.add(task)
         self._idle.clear()
+        task.add_done_callback(self._forget)
+
+    def _forget(self, task: asyncio.Task[None]) -> None:
+        self._tasks.discard(task)
+        if not self._tasks:
+            self._idle.set()
+
+    async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         try:
             if len(self._tasks) > self.max_sessions:
                 log.warning("agi_session_rejected", active=len(self._tasks))
@@ -374,9 +385,6 @@ class AgiServer:
             await self._run(reader, writer)
         finally:
             await _close(writer, self.timeouts.close_s)
-            self._tasks.discard(task)
-            if not self._tasks:
-                self._idle.set()
 
     async def _run(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         try:

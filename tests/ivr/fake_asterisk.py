@@ -110,7 +110,10 @@ class FakeAsterisk:
     async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         dead = False
         while True:
-            raw = await reader.readline()
+            try:
+                raw = await reader.readline()
+            except ConnectionError:
+                raw = b""
             if not raw:
                 self.transcript.closed_by_server = True
                 return
