@@ -1,0 +1,67 @@
+"""`centralita routing check` and `centralita routing resolve`."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from centralita.cli import main
+from routing import default_routing_path
+from tests.routing.conftest import BASE, SECOND
+
+SHIPPED = str(default_routing_path())
+
+
+def test_check_ok(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["routing", "check", SHIPPED]) == 0
+    assert "ok (11 services" in capsys.readouterr().out
+
+
+def test_check_reports_path_named_errors(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    bad = tmp_path / "routing.toml"
+    text = BASE + SECOND.replace('queue = "q104"', 'queue = "q99"')
+    bad.write_text(text.replace('numbers = ["104"]', 'numbers = ["101"]'), encoding="utf-8")
+    assert main(["routing", "check", str(bad)]) == 1
+    err = capsys.readouterr().err
+    assert "invalid routing (3 errors)" in err
+    assert 'service[1].queue: unknown queue "q99"' in err
+    assert 'service[1].numbers[0]: duplicate number "101"' in err
+
+
+def test_check_missing_file(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["routing", "check", str(tmp_path / "nope.toml")]) == 1
+    assert "file: cannot read" in capsys.readouterr().err
+
+
+def test_resolve_prints_decision_and_why(capsys: pytest.CaptureFixture[str]) -> None:
+    code = main(["routing", "resolve", SHIPPED, "--dialed", "4639999", "--at", "2026-12-04T15:00"])
+    assert code == 0
+    out = capsys.readouterr().out
+    assert "destination:  queue q4639999" in out
+    assert 'if the caller chooses "damage":' in out
+    assert "transfer to 2150" in out
+    assert (
+        'rule "danos-viernes-tarde-a-domingo" for topic "damage" applies (fri 12:00-24:00)' in out
+    )
+    assert "2026-12-04 15:00 fri (America/La_Paz)" in out
+
+
+def test_resolve_json_with_topic_and_segment(capsys: pytest.CaptureFixture[str]) -> None:
+    argv = ["routing", "resolve", SHIPPED, "--dialed", "101", "--at", "2026-12-04T15:00Z"]
+    assert main([*argv, "--segment", "corporativo", "--json"]) == 0
+    decision = json.loads(capsys.readouterr().out)
+    assert decision["priority"] == 10
+    assert decision["at"] == "2026-12-04T11:00:00-04:00"
+    argv = ["routing", "resolve", SHIPPED, "--dialed", "4639999", "--at", "2026-12-04T11:59"]
+    assert main([*argv, "--topic", "damage", "--json"]) == 0
+    assert json.loads(capsys.readouterr().out)["destination_kind"] == "queue"
+
+
+def test_resolve_unknown_number_and_bad_time(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["routing", "resolve", SHIPPED, "--dialed", "999", "--at", "2026-12-04T15:00"]) == 1
+    assert "no service for dialed number '999'" in capsys.readouterr().err
+    assert main(["routing", "resolve", SHIPPED, "--dialed", "101", "--at", "tomorrow"]) == 2

@@ -1,0 +1,195 @@
+"""Validation: every problem is reported with the path it is about, all at once."""
+
+from __future__ import annotations
+
+import pytest
+
+from routing import RoutingConfigError, parse_routing
+from tests.routing.conftest import BASE, SECOND
+
+
+def errors_of(text: str) -> list[str]:
+    with pytest.raises(RoutingConfigError) as info:
+        parse_routing(text, "routing.toml")
+    return info.value.errors
+
+
+def rule(body: str) -> str:
+    return BASE + "\n[[service.rule]]\n" + body
+
+
+def test_base_is_valid() -> None:
+    table = parse_routing(BASE + SECOND, "routing.toml")
+    assert [s.key for s in table.services] == ["101", "104"]
+
+
+def test_unknown_queue_names_the_path() -> None:
+    text = BASE + SECOND.replace('queue = "q104"', 'queue = "q99"')
+    assert 'service[1].queue: unknown queue "q99"' in errors_of(text)
+
+
+def test_type_error_names_the_path() -> None:
+    text = BASE.replace('script = "101"', 'script = "101"\nmeasured = "yes"')
+    assert errors_of(text) == ["service[0].measured: Expected `bool`, got `str`"]
+
+
+def test_unknown_field_is_an_error() -> None:
+    text = BASE.replace('script = "101"', 'script = "101"\nqeue = "q101"')
+    assert errors_of(text) == ["service[0]: Object contains unknown field `qeue`"]
+
+
+def test_toml_syntax_error() -> None:
+    [message] = errors_of("version = = 1")
+    assert message.startswith("toml: ")
+
+
+def test_duplicate_numbers() -> None:
+    text = BASE + SECOND.replace('numbers = ["104"]', 'numbers = ["104", "101"]')
+    assert errors_of(text) == [
+        'service[1].numbers[1]: duplicate number "101" '
+        '(already service[0].numbers[0], service "101")'
+    ]
+
+
+def test_duplicate_service_key_and_queue() -> None:
+    text = BASE + SECOND.replace('key = "104"', 'key = "101"') + '\n[[queue]]\nname = "q101"\n'
+    errors = errors_of(text)
+    assert 'service[1].key: duplicate service key "101" (also service[0])' in errors
+    assert 'queue[2].name: duplicate queue "q101"' in errors
+
+
+def test_queue_shared_by_two_services_and_unused_queue() -> None:
+    text = BASE + SECOND.replace('queue = "q104"', 'queue = "q101"')
+    errors = errors_of(text)
+    assert any(
+        e.startswith('queue[0]: queue "q101" is used by services "101", "104"') for e in errors
+    )
+    assert 'queue[1]: queue "q104" is not used by any service' in errors
+
+
+def test_overlapping_rules() -> None:
+    text = rule(
+        'name = "a"\nwindows = [{ days = ["fri"], from = "12:00" }]\n'
+        'destination = { kind = "announcement", announcement = "cerrado" }\n'
+        '[[service.rule]]\nname = "b"\nwindows = [{ days = ["fri", "sat"], until = "13:00" }]\n'
+        'destination = { kind = "announcement", announcement = "cerrado" }\n'
+    )
+    assert errors_of(text) == [
+        'service[0].rule[1].windows: overlaps rule "a" (fri 00:00-13:00 and fri 12:00-24:00)'
+    ]
+
+
+def test_unreachable_rule() -> None:
+    text = rule(
+        'name = "fin-de-semana"\nwindows = [{ days = ["sat", "sun"] }]\n'
+        'destination = { kind = "announcement", announcement = "cerrado" }\n'
+        '[[service.rule]]\nname = "domingo"\nwindows = [{ days = ["sun"], from = "10:00" }]\n'
+        'announcement = "cerrado"\n'
+    )
+    assert errors_of(text) == [
+        'service[0].rule[1]: unreachable: every window of rule "domingo" is already covered '
+        'by "fin-de-semana"'
+    ]
+
+
+def test_rules_of_other_scopes_may_overlap() -> None:
+    text = BASE.replace('script = "101"', 'script = "101"\ntopics = ["damage"]') + (
+        '[[service.rule]]\nname = "general"\nwindows = [{ days = ["sat"] }]\n'
+        'announcement = "cerrado"\n'
+        '[[service.rule]]\nname = "damage"\ntopic = "damage"\nwindows = [{ days = ["sat"] }]\n'
+        'destination = { kind = "number", number = "2150" }\n'
+        '[[service.rule]]\nname = "feriado"\nwindows = [{ days = ["holiday"] }]\n'
+        'announcement = "cerrado"\n'
+    )
+    parse_routing(text, "routing.toml")
+
+
+def test_overlapping_windows_inside_one_rule() -> None:
+    text = rule(
+        'name = "a"\nwindows = [{ days = ["mon"], until = "10:00" }, '
+        '{ days = ["mon"], from = "09:00", until = "11:00" }]\nannouncement = "cerrado"\n'
+    )
+    assert errors_of(text) == [
+        "service[0].rule[0].windows[1]: overlapping windows (mon 09:00-11:00 and mon 00:00-10:00)"
+    ]
+
+
+def test_malformed_and_empty_windows() -> None:
+    text = rule(
+        'name = "a"\nwindows = [{ days = ["mon"], from = "25:00" }, '
+        '{ days = ["tue"], from = "22:00", until = "06:00" }, { days = [] }]\n'
+        'announcement = "cerrado"\n'
+    )
+    errors = errors_of(text)
+    assert 'service[0].rule[0].windows[0].from: not a time HH:MM "25:00"' in errors
+    assert any(
+        e.startswith("service[0].rule[0].windows[1]: empty window 22:00-06:00") for e in errors
+    )
+    assert "service[0].rule[0].windows[2].days: needs at least one day" in errors
+
+
+def test_bad_day_name() -> None:
+    text = rule('name = "a"\nwindows = [{ days = ["friday"] }]\nannouncement = "cerrado"\n')
+    [message] = errors_of(text)
+    assert message.startswith("service[0].rule[0].windows[0].days[0]: Invalid enum value 'friday'")
+
+
+def test_holiday_window_without_holidays_is_unreachable() -> None:
+    text = rule('name = "a"\nwindows = [{ days = ["holiday"] }]\nannouncement = "cerrado"\n')
+    text = text.replace('[[holiday]]\ndate = 2026-08-06\nname = "Independencia"\n', "")
+    assert errors_of(text) == [
+        'service[0].rule[0]: unreachable: rule "a" has a holiday window '
+        "but the file declares no [[holiday]]"
+    ]
+
+
+def test_rule_references_and_no_effect() -> None:
+    text = rule(
+        'name = "a"\ntopic = "damage"\nwindows = [{ days = ["mon"] }]\n'
+        'destination = { kind = "queue", queue = "q7" }\nannouncement = "nope"\n'
+        '[[service.rule]]\nname = "b"\nwindows = [{ days = ["tue"] }]\n'
+    )
+    errors = errors_of(text)
+    assert 'service[0].rule[0].destination.queue: unknown queue "q7"' in errors
+    assert 'service[0].rule[0].announcement: unknown announcement "nope"' in errors
+    assert any(e.startswith('service[0].rule[0].topic: unknown topic "damage"') for e in errors)
+    assert (
+        "service[0].rule[1]: changes nothing (set destination, announcement or ivr_flow)" in errors
+    )
+
+
+def test_priority_segment_must_be_declared() -> None:
+    text = BASE + "[service.priority]\nby_segment = { vip = 3, corporativo = 2 }\n"
+    assert errors_of(text) == ['service[0].priority.by_segment: unknown segment "vip"']
+
+
+def test_many_errors_reported_together() -> None:
+    text = BASE.replace("timezone", "tz").replace(
+        "version = 1", 'version = 1\ntimezone = "Mars/Base"'
+    ) + SECOND.replace('queue = "q104"', 'queue = "q99"').replace(
+        'numbers = ["104"]', 'numbers = ["1-4"]'
+    )
+    errors = errors_of(text)
+    assert 'timezone: unknown time zone "Mars/Base"' in errors
+    assert 'service[1].queue: unknown queue "q99"' in errors
+    assert 'service[1].numbers[0]: not a dialable number "1-4"' in errors
+
+
+def test_outbound_service_needs_caller_id_and_inbound_needs_numbers() -> None:
+    text = (
+        BASE
+        + SECOND.replace('numbers = ["104"]', 'direction = "outbound"')
+        + ('[[service]]\nkey = "x"\nname = "X"\nqueue = "q104"\nscript = "x"\n')
+    )
+    errors = errors_of(text)
+    assert "service[1].caller_id: an outbound service needs the caller id it presents" in errors
+    assert "service[2].numbers: an inbound service needs at least one number" in errors
+
+
+def test_ami_permit_must_be_an_address_and_not_everyone() -> None:
+    assert errors_of(BASE + '[pbx]\nami_permit = "0.0.0.0/0.0.0.0"\n') == [
+        "pbx.ami_permit: must not permit every address"
+    ]
+    assert errors_of(BASE + '[pbx]\nami_permit = "daemon"\n') == [
+        'pbx.ami_permit: not an address/mask "daemon"'
+    ]
