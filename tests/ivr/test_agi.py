@@ -111,7 +111,6 @@ async def test_slow_client_times_out_others_are_served(start_server: StartServer
 async def test_slow_client_within_deadline_completes(start_server: StartServer) -> None:
     server = await start_server(timeouts=AgiTimeouts(header_s=1.0, reply_s=0.5))
     delays = dict.fromkeys(range(1, 15, 3), 0.3)  # under the 0.5 s deadline
-
     transcript = await FakeAsterisk(server.port, digits=["2", "100234"], delay_at=delays).run()
     assert transcript.event["result"] == "ok"
 

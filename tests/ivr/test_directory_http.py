@@ -1,0 +1,93 @@
+"""The CRM adapter over httpx.MockTransport: found, not found, and every way of being down."""
+
+from __future__ import annotations
+
+import httpx
+import pytest
+
+from ivr.directory_http import HttpCustomerDirectory
+from ivr.events import InputKind
+from ivr.exceptions import DirectoryUnavailableError
+from tests.ivr.conftest import StartServer
+from tests.ivr.fake_asterisk import FakeAsterisk
+
+CRM_BODY = {
+    "contract": "200999",
+    "name": "Ñusta Quispe SRL",
+    "segment": "vip",
+    "phone": "71234567",
+    "services": ["internet"],
+    "crm_internal_id": 99,  # extra fields are ignored
+}
+
+
+def crm(handler: httpx.MockTransport) -> HttpCustomerDirectory:
+    client = httpx.AsyncClient(base_url="http://crm.test", transport=handler)
+    return HttpCustomerDirectory("http://crm.test", client=client)
+
+
+def answering(requests: list[httpx.Request]) -> httpx.MockTransport:
+    def handle(request: httpx.Request) -> httpx.Response:
+        requests.append(request)
+        if request.url.params.get("phone") == "71234567":
+            return httpx.Response(200, json=CRM_BODY)
+        return httpx.Response(404, json={"detail": "not found"})
+
+    return httpx.MockTransport(handle)
+
+
+async def test_found_and_not_found() -> None:
+    requests: list[httpx.Request] = []
+    directory = crm(answering(requests))
+    found = await directory.lookup(InputKind.PHONE, "71234567")
+    assert found is not None
+    assert (found.contract, found.segment, found.services) == ("200999", "vip", ("internet",))
+    assert await directory.lookup(InputKind.CI, "5551234") is None
+    assert [str(r.url) for r in requests] == [
+        "http://crm.test/customers?phone=71234567",
+        "http://crm.test/customers?ci=5551234",
+    ]
+
+
+def _raise_timeout(request: httpx.Request) -> httpx.Response:
+    raise httpx.ReadTimeout("slow CRM", request=request)
+
+
+def _refuse(request: httpx.Request) -> httpx.Response:
+    raise httpx.ConnectError("connection refused", request=request)
+
+
+@pytest.mark.parametrize(
+    "handler",
+    [
+        lambda request: httpx.Response(503, text="maintenance"),
+        lambda request: httpx.Response(200, text="<html>login</html>"),
+        lambda request: httpx.Response(200, json={"contract": "1"}),  # fields missing
+        _raise_timeout,
+        _refuse,
+    ],
+    ids=["http-503", "not-json", "missing-fields", "timeout", "refused"],
+)
+async def test_every_failure_is_directory_unavailable(handler) -> None:
+    directory = crm(httpx.MockTransport(handler))
+    with pytest.raises(DirectoryUnavailableError):
+        await directory.lookup(InputKind.PHONE, "71234567")
+
+
+async def test_a_real_connection_refused_gives_a_queue(start_server: StartServer) -> None:
+    directory = HttpCustomerDirectory("http://127.0.0.1:1", timeout_s=0.5)
+    try:
+        server = await start_server(directory_=directory)
+        transcript = await FakeAsterisk(server.port, digits=["1", "71234567"]).run()
+    finally:
+        await directory.close()
+    assert transcript.event["result"] == "directory_down"
+    assert transcript.queue == "q101"
+
+
+async def test_crm_drives_the_flow(start_server: StartServer) -> None:
+    directory = crm(answering([]))
+    server = await start_server(directory_=directory)
+    transcript = await FakeAsterisk(server.port, digits=["1", "71234567"]).run()
+    assert transcript.event["customer"] == "200999"
+    assert transcript.variables["CC_PRIORITY"] == "10"
