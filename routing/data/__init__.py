@@ -1,0 +1,1 @@
+"""Packaged data of routing: the shipped example routing.toml."""
