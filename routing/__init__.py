@@ -9,6 +9,7 @@ and `reload` (hot reload in the daemon).
 
 from __future__ import annotations
 
+from routing.campaign import in_calling_window
 from routing.exceptions import RoutingConfigError, RoutingError, UnknownNumberError
 from routing.loader import default_routing_path, load_routing, parse_routing
 from routing.model import (
@@ -43,6 +44,7 @@ __all__ = [
     "ToQueue",
     "UnknownNumberError",
     "default_routing_path",
+    "in_calling_window",
     "load_routing",
     "parse_routing",
     "resolve",

@@ -319,11 +319,14 @@ class _Ctx:
         if not _NAME.match(rule.name):
             err(f'{rpath}.name: invalid rule name "{rule.name}"')
         if rule.topic is not None and rule.topic not in service.topics:
-            err(f'{rpath}.topic: unknown topic "{rule.topic}" (service topics: {service.topics})')
+            topics = ", ".join(service.topics) or "none"
+            err(f'{rpath}.topic: unknown topic "{rule.topic}" (service topics: {topics})')
         if rule.destination is None and rule.announcement is None and rule.ivr_flow is None:
             err(f"{rpath}: changes nothing (set destination, announcement or ivr_flow)")
         if rule.destination is not None:
             self.destination(f"{rpath}.destination", rule.destination)
+        if isinstance(rule.destination, ToAnnouncement) and rule.announcement is not None:
+            err(f"{rpath}.announcement: the destination is already an announcement")
         if rule.announcement is not None:
             self.announcement_ref(f"{rpath}.announcement", rule.announcement)
         if rule.ivr_flow is not None and not _NAME.match(rule.ivr_flow):

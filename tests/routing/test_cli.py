@@ -54,7 +54,7 @@ def test_resolve_json_with_topic_and_segment(capsys: pytest.CaptureFixture[str])
     argv = ["routing", "resolve", SHIPPED, "--dialed", "101", "--at", "2026-12-04T15:00Z"]
     assert main([*argv, "--segment", "corporativo", "--json"]) == 0
     decision = json.loads(capsys.readouterr().out)
-    assert decision["priority"] == 10
+    assert decision["priority"] == 15
     assert decision["at"] == "2026-12-04T11:00:00-04:00"
     argv = ["routing", "resolve", SHIPPED, "--dialed", "4639999", "--at", "2026-12-04T11:59"]
     assert main([*argv, "--topic", "damage", "--json"]) == 0

@@ -123,7 +123,15 @@ def test_4639999_without_topic_shows_the_topic_decision(table: RoutingTable) -> 
 
 @pytest.mark.parametrize(
     ("segment", "priority"),
-    [("corporativo", 10), ("pyme", 5), ("residencial", 0), (None, 0), ("desconocido", 0)],
+    [
+        ("vip", 20),
+        ("corporativo", 15),
+        ("empresa", 10),
+        ("pyme", 5),
+        ("residencial", 0),
+        (None, 0),
+        ("desconocido", 0),
+    ],
 )
 def test_101_priority_by_customer_segment(
     table: RoutingTable, segment: str | None, priority: int
@@ -187,7 +195,7 @@ def test_channel_vars_carry_the_decision(table: RoutingTable) -> None:
     assert d.channel_vars() == {
         "CC_SERVICE": "101",
         "CC_QUEUE": "q101",
-        "CC_PRIORITY": "10",
+        "CC_PRIORITY": "15",
         "CC_MAXWAIT": "60",
         "CC_DEST_KIND": "queue",
         "CC_DEST_NUMBER": "",

@@ -193,3 +193,21 @@ def test_ami_permit_must_be_an_address_and_not_everyone() -> None:
     assert errors_of(BASE + '[pbx]\nami_permit = "daemon"\n') == [
         'pbx.ami_permit: not an address/mask "daemon"'
     ]
+
+
+def test_announcement_destination_with_extra_announcement() -> None:
+    text = rule(
+        'name = "a"\nwindows = [{ days = ["mon"] }]\n'
+        'destination = { kind = "announcement", announcement = "cerrado" }\n'
+        'announcement = "cerrado"\n'
+    )
+    assert errors_of(text) == [
+        "service[0].rule[0].announcement: the destination is already an announcement"
+    ]
+
+
+def test_every_problem_of_the_shipped_file_style_is_path_named() -> None:
+    text = rule(
+        'name = "a"\ntopic = "x"\nwindows = [{ days = ["mon"] }]\nannouncement = "cerrado"\n'
+    )
+    assert errors_of(text) == ['service[0].rule[0].topic: unknown topic "x" (service topics: none)']

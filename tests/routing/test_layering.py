@@ -1,0 +1,32 @@
+"""routing is a leaf; asterisk_conf imports routing only (until import-linter runs in CI)."""
+
+from __future__ import annotations
+
+import ast
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[2]
+PROJECT = {
+    "centralita", "ami_listener", "ivr", "routing", "scripts", "asterisk_conf",
+    "metrics", "simulator", "console", "campaigns",
+}  # fmt: skip
+
+
+def imported_packages(package: str) -> set[str]:
+    found: set[str] = set()
+    for path in (ROOT / package).rglob("*.py"):
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            if isinstance(node, ast.Import):
+                found.update(alias.name.split(".")[0] for alias in node.names)
+            elif isinstance(node, ast.ImportFrom) and node.module and not node.level:
+                found.add(node.module.split(".")[0])
+    return found & PROJECT
+
+
+@pytest.mark.parametrize(
+    ("package", "allowed"), [("routing", set()), ("asterisk_conf", {"routing"})]
+)
+def test_imports(package: str, allowed: set[str]) -> None:
+    assert imported_packages(package) - {package} <= allowed
