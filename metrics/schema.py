@@ -1,0 +1,111 @@
+"""Tables owned by metrics: queue_log imports and IVR hang-ups (own ``MetaData``).
+
+queue_log data is stored apart from the AMI-derived records but with the same column
+names as ``calls`` / ``queue_entries`` for everything the indicator reads, so one query
+builder serves both sources (and reconciliation compares like with like):
+
+- ``ql_lines``: every imported queue_log line, verbatim (audit trail; idempotent by digest).
+- ``ql_calls``: one row per callid (caller), folded like the AMI tracker does.
+- ``ql_queue_entries``: one row per callid per queue stay.
+- ``ivr_calls``: callers who hung up in the IVR before reaching a queue (input interface
+  for the IVR-hang-up rule; written by whoever records IVR results).
+
+Times are integer epoch milliseconds (UTC), as in ``ami_listener.schema``.
+"""
+
+from __future__ import annotations
+
+from sqlalchemy import (
+    BigInteger,
+    Boolean,
+    Column,
+    Index,
+    Integer,
+    LargeBinary,
+    MetaData,
+    String,
+    Table,
+    Text,
+    UniqueConstraint,
+)
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+metadata = MetaData()
+
+ql_lines = Table(
+    "ql_lines",
+    metadata,
+    Column("id", BigInteger().with_variant(Integer, "sqlite"), primary_key=True),
+    Column("pbx_id", String(64), nullable=False),
+    Column("digest", LargeBinary(16), nullable=False),
+    Column("time_s", BigInteger, nullable=False),
+    Column("callid", String(64), nullable=False),
+    Column("queue", String(80), nullable=False),
+    Column("agent", String(200), nullable=False),
+    Column("verb", String(32), nullable=False),
+    Column("data", Text, nullable=False),
+    Column("source", String(400), nullable=False, default=""),
+    Column("line_no", Integer, nullable=False, default=0),
+    UniqueConstraint("pbx_id", "digest", name="uq_ql_lines_pbx_digest"),
+)
+Index("ix_ql_lines_callid", ql_lines.c.callid)
+
+ql_calls = Table(
+    "ql_calls",
+    metadata,
+    Column("pbx_id", String(64), primary_key=True),
+    Column("uniqueid", String(64), primary_key=True),
+    Column("service", String(32), nullable=False),
+    Column("queue", String(80), nullable=False),
+    Column("queues", String(400), nullable=False),
+    Column("caller_num", String(64), nullable=False, default=""),
+    Column("caller_name", String(200), nullable=False, default=""),
+    Column("entered_at_ms", BigInteger, nullable=False),
+    Column("answered_at_ms", BigInteger),
+    Column("ended_at_ms", BigInteger),
+    Column("wait_ms", BigInteger),
+    Column("wait_asterisk_s", Integer),
+    Column("talk_ms", BigInteger),
+    Column("agent_interface", String(200), nullable=False, default=""),
+    Column("agent_name", String(200), nullable=False, default=""),
+    Column("outcome", String(20), nullable=False),
+    Column("transferred", Boolean, nullable=False, default=False),
+)
+Index("ix_ql_calls_entered", ql_calls.c.entered_at_ms)
+
+ql_queue_entries = Table(
+    "ql_queue_entries",
+    metadata,
+    Column("pbx_id", String(64), primary_key=True),
+    Column("uniqueid", String(64), primary_key=True),
+    Column("seq", Integer, primary_key=True),
+    Column("queue", String(80), nullable=False),
+    Column("service", String(32), nullable=False),
+    Column("entered_at_ms", BigInteger, nullable=False),
+    Column("left_at_ms", BigInteger),
+    Column("answered_at_ms", BigInteger),
+    Column("outcome", String(20)),
+    Column("wait_ms", BigInteger),
+    Column("wait_asterisk_s", Integer),
+    Column("agent_name", String(200), nullable=False, default=""),
+    Column("exit_key", String(8), nullable=False, default=""),
+)
+Index("ix_ql_queue_entries_entered", ql_queue_entries.c.entered_at_ms)
+
+ivr_calls = Table(
+    "ivr_calls",
+    metadata,
+    Column("pbx_id", String(64), primary_key=True),
+    Column("uniqueid", String(64), primary_key=True),
+    Column("service", String(32), nullable=False),
+    Column("started_at_ms", BigInteger, nullable=False),
+    Column("caller_num", String(64), nullable=False, default=""),
+    Column("hung_up_before_queue", Boolean, nullable=False, default=True),
+)
+Index("ix_ivr_calls_started", ivr_calls.c.started_at_ms)
+
+
+async def create_schema(engine: AsyncEngine) -> None:
+    """Create the metrics tables if missing."""
+    async with engine.begin() as conn:
+        await conn.run_sync(metadata.create_all)

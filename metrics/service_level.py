@@ -1,0 +1,459 @@
+"""The ATT indicator: counting rules, per-group counts and the monthly report (pure).
+
+``SL% = answered within the threshold / registered calls × 100`` (procedure, section III).
+Registered calls = answered + the not-answered calls the rules count. Every choice is a
+field of :class:`CountingRules` and is printed in each export's legend
+(:func:`legend_lines`); nothing is decided silently. No I/O here: the database layer
+(``metrics.queries``) hands over :class:`Bucket` rows (counts per group and hour) and this
+module folds them into months, days and hours.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field, fields, replace
+from datetime import date, datetime
+from typing import Final, Literal
+
+from metrics.exceptions import RulesError
+from metrics.periods import Period
+
+WaitBasis = Literal["asterisk", "exact"]
+GroupBy = Literal["service", "queue"]
+
+MEASURED_SERVICES: Final[tuple[str, ...]] = ("101", "104", "800131313", "4639999")
+"""Services the regulator measures (procedure); every other one is "no medido"."""
+
+SERVICE_NAMES: Final[dict[str, str]] = {
+    "101": "Reclamos Técnicos",
+    "102": "Información Facturación",
+    "103": "Información Instalaciones",
+    "104": "Información de Números Telefónicos",
+    "4200224": "Guía Comercial",
+    "4251000": "Central Telefónica COMTECO R.L.",
+    "4522222": "Información TV Paga y Go On TV",
+    "800131313": "Boliviatel",
+    "800130001": "MIO y Venta Shopper",
+    "4639999": "Telefonía Pública",
+    "prepago": "Clientes Prepago (recordatorio de vencimiento)",
+}
+"""Built-in Spanish names, used when no routing file is available."""
+
+ALL_KEY: Final = "ALL"
+
+# Outcome values of the call records (ami_listener.records.OUTCOMES).
+ABANDONED: Final = "abandoned"
+TIMEOUT: Final = "timeout"
+EXIT_EMPTY: Final = "exit-empty"
+EXIT_WITH_KEY: Final = "exit-with-key"
+
+
+@dataclass(frozen=True, kw_only=True)
+class CountingRules:
+    """Every counting choice of the indicator, with the procedure's defaults.
+
+    Attributes:
+        threshold_s: answered within the threshold means wait <= threshold (inclusive).
+        target_percent: the regulator's floor.
+        wait_basis: ``"asterisk"`` counts the wait in whole seconds as Asterisk does
+            (queue_log CONNECT holdtime; comparable with Asternic-style tools);
+            ``"exact"`` uses the millisecond wait from the AMI timestamps.
+        short_abandon_s: abandons with a wait strictly below this many seconds are left
+            out of the denominator; 0 (default) keeps every abandon, as the formula says.
+        count_timeouts: queue timeouts count as registered, not answered calls.
+        count_exit_with_key: callers who left the queue by pressing a key count.
+        count_exit_empty: callers put out of an empty queue count.
+        count_ivr_hangups: callers who hung up in the IVR before reaching a queue count
+            (the procedure's literal reading); default off, shown on their own line.
+    """
+
+    threshold_s: int = 20
+    target_percent: float = 80.0
+    wait_basis: WaitBasis = "asterisk"
+    short_abandon_s: int = 0
+    count_timeouts: bool = True
+    count_exit_with_key: bool = True
+    count_exit_empty: bool = True
+    count_ivr_hangups: bool = False
+
+    def __post_init__(self) -> None:
+        if self.threshold_s < 0:
+            raise RulesError("el umbral no puede ser negativo")
+        if not 0 <= self.target_percent <= 100:
+            raise RulesError("la meta debe estar entre 0 y 100 %")
+        if self.short_abandon_s < 0:
+            raise RulesError("el umbral de abandono corto no puede ser negativo")
+        if self.wait_basis not in ("asterisk", "exact"):
+            raise RulesError(f"base de espera desconocida: {self.wait_basis!r}")
+
+    def with_changes(self, **changes: object) -> CountingRules:
+        """A copy with some rules changed."""
+        return replace(self, **changes)  # type: ignore[arg-type]
+
+    def as_dict(self) -> dict[str, object]:
+        """The rules as plain values (JSON, CSV metadata)."""
+        return {f.name: getattr(self, f.name) for f in fields(self)}
+
+
+def _yes(flag: bool) -> str:
+    return "sí" if flag else "no"
+
+
+def legend_lines(rules: CountingRules) -> list[tuple[str, str]]:
+    """The formula and every counting rule in force, as (rule, value) in Spanish."""
+    basis = (
+        "segundos enteros como los cuenta Asterisk (tiempo de espera de CONNECT en "
+        "queue_log; comparable con Asternic)"
+        if rules.wait_basis == "asterisk"
+        else "milisegundos, desde las marcas de tiempo de AMI"
+    )
+    short = (
+        f"sí: se excluyen los abandonos con espera menor a {rules.short_abandon_s} s"
+        if rules.short_abandon_s > 0
+        else "no: se cuentan todos los abandonos"
+    )
+    return [
+        (
+            "Fórmula",
+            f"% = llamadas atendidas dentro de {rules.threshold_s} s / total de llamadas "
+            "registradas × 100",
+        ),
+        (
+            "Llamadas registradas",
+            "atendidas + abandonadas + las demás no atendidas que cuentan según estas reglas",
+        ),
+        (
+            "Umbral",
+            f"{rules.threshold_s} s inclusive (una espera de exactamente "
+            f"{rules.threshold_s} s cuenta como dentro)",
+        ),
+        ("Meta", f"{rules.target_percent:g} %"),
+        ("Base del tiempo de espera", basis),
+        (
+            "Inicio de la espera",
+            "desde el ingreso a la primera cola; si la llamada pasa a otra cola (desborde) "
+            "sigue siendo una sola llamada y su espera se suma",
+        ),
+        ("Exclusión de abandonos cortos", short),
+        ("Tiempo de espera agotado cuenta como no atendida", _yes(rules.count_timeouts)),
+        ("Salida con tecla cuenta como no atendida", _yes(rules.count_exit_with_key)),
+        ("Salida por cola vacía cuenta como no atendida", _yes(rules.count_exit_empty)),
+        (
+            "Colgadas en el IVR antes de la cola cuentan",
+            _yes(rules.count_ivr_hangups) + " (siempre se muestran en su propia línea)",
+        ),
+        (
+            "Período",
+            "mes calendario en hora de Bolivia (America/La_Paz); la llamada pertenece al mes "
+            "en que ingresó a la cola",
+        ),
+        (
+            "Servicios medidos",
+            ", ".join(MEASURED_SERVICES) + "; los demás se informan como «no medidos»",
+        ),
+    ]
+
+
+@dataclass(kw_only=True)
+class Counts:
+    """Raw counts of one group (service or queue) in one bucket; additive."""
+
+    answered: int = 0
+    answered_within: int = 0
+    abandoned: int = 0
+    abandoned_short: int = 0
+    timeout: int = 0
+    exit_empty: int = 0
+    exit_with_key: int = 0
+    other: int = 0
+    ivr_hangups: int = 0
+    answered_wait_ms: int = 0
+
+    def add(self, other: Counts) -> None:
+        """Add another group's counts into this one."""
+        for f in fields(self):
+            setattr(self, f.name, getattr(self, f.name) + getattr(other, f.name))
+
+    def copy(self) -> Counts:
+        """An independent copy."""
+        return replace(self)
+
+    @property
+    def entered(self) -> int:
+        """Every call that reached a queue, whatever the rules."""
+        return (
+            self.answered
+            + self.abandoned
+            + self.timeout
+            + self.exit_empty
+            + self.exit_with_key
+            + self.other
+        )
+
+
+@dataclass(frozen=True)
+class Indicator:
+    """The indicator of one group under a set of rules (derived from :class:`Counts`)."""
+
+    counts: Counts
+    rules: CountingRules
+
+    @property
+    def short_excluded(self) -> int:
+        """Abandons left out by the short-abandon rule."""
+        return self.counts.abandoned_short if self.rules.short_abandon_s > 0 else 0
+
+    @property
+    def abandoned_counted(self) -> int:
+        """Abandons in the denominator."""
+        return self.counts.abandoned - self.short_excluded
+
+    @property
+    def not_answered(self) -> int:
+        """Registered calls that were not answered."""
+        c, r = self.counts, self.rules
+        return (
+            self.abandoned_counted
+            + c.other
+            + (c.timeout if r.count_timeouts else 0)
+            + (c.exit_empty if r.count_exit_empty else 0)
+            + (c.exit_with_key if r.count_exit_with_key else 0)
+            + (c.ivr_hangups if r.count_ivr_hangups else 0)
+        )
+
+    @property
+    def not_counted(self) -> int:
+        """Calls that reached the PBX but are outside the denominator by a rule."""
+        c, r = self.counts, self.rules
+        return (
+            self.short_excluded
+            + (0 if r.count_timeouts else c.timeout)
+            + (0 if r.count_exit_empty else c.exit_empty)
+            + (0 if r.count_exit_with_key else c.exit_with_key)
+            + (0 if r.count_ivr_hangups else c.ivr_hangups)
+        )
+
+    @property
+    def received(self) -> int:
+        """Registered calls: the denominator."""
+        return self.counts.answered + self.not_answered
+
+    @property
+    def sl_percent(self) -> float | None:
+        """Answered within the threshold / registered × 100, or None without calls."""
+        if self.received == 0:
+            return None
+        return self.counts.answered_within * 100.0 / self.received
+
+    @property
+    def meets(self) -> bool | None:
+        """True when the target is reached; None without calls."""
+        sl = self.sl_percent
+        return None if sl is None else sl >= self.rules.target_percent
+
+    @property
+    def asa_s(self) -> float | None:
+        """Average speed of answer (exact wait of answered calls), seconds."""
+        if self.counts.answered == 0:
+            return None
+        return self.counts.answered_wait_ms / self.counts.answered / 1000.0
+
+    @property
+    def abandon_percent(self) -> float | None:
+        """Callers who hung up in the queue / calls that entered a queue × 100."""
+        if self.counts.entered == 0:
+            return None
+        return self.counts.abandoned * 100.0 / self.counts.entered
+
+
+def classify(
+    *,
+    answered: bool,
+    outcome: str,
+    wait_asterisk_s: int | None,
+    wait_ms: int | None,
+    rules: CountingRules,
+) -> Counts:
+    """The counts contributed by one call (the reference the SQL aggregation follows)."""
+    wait_s = wait_of(wait_asterisk_s, wait_ms, rules)
+    if answered:
+        within = wait_s is not None and within_threshold(wait_s, rules)
+        return Counts(answered=1, answered_within=int(within), answered_wait_ms=wait_ms or 0)
+    if outcome == ABANDONED:
+        short = rules.short_abandon_s > 0 and wait_s is not None and wait_s < rules.short_abandon_s
+        return Counts(abandoned=1, abandoned_short=int(short))
+    if outcome == TIMEOUT:
+        return Counts(timeout=1)
+    if outcome == EXIT_EMPTY:
+        return Counts(exit_empty=1)
+    if outcome == EXIT_WITH_KEY:
+        return Counts(exit_with_key=1)
+    return Counts(other=1)
+
+
+def wait_of(wait_asterisk_s: int | None, wait_ms: int | None, rules: CountingRules) -> float | None:
+    """The wait in seconds on the rules' basis."""
+    if rules.wait_basis == "exact" or wait_asterisk_s is None:
+        return None if wait_ms is None else wait_ms / 1000.0
+    return float(wait_asterisk_s)
+
+
+def within_threshold(wait_s: float, rules: CountingRules) -> bool:
+    """Wait <= threshold (inclusive); exact basis compares whole milliseconds."""
+    if rules.wait_basis == "exact":
+        return round(wait_s * 1000) <= rules.threshold_s * 1000
+    return wait_s <= rules.threshold_s
+
+
+# ------------------------------------------------------------------------------- report
+@dataclass(frozen=True)
+class Bucket:
+    """Counts of one group in one hour of the period (what the SQL layer returns)."""
+
+    key: str
+    hour_index: int
+    counts: Counts
+
+
+@dataclass(frozen=True)
+class Line:
+    """One line of the report: a group's counts for the whole period."""
+
+    key: str
+    name: str
+    measured: bool
+    counts: Counts
+    rules: CountingRules
+
+    @property
+    def indicator(self) -> Indicator:
+        """The indicator of this line."""
+        return Indicator(self.counts, self.rules)
+
+
+@dataclass
+class Report:
+    """Everything one export needs: lines, totals, daily and hourly breakdowns."""
+
+    period: Period
+    rules: CountingRules
+    group_by: GroupBy
+    lines: list[Line]
+    total: Line
+    measured_total: Line
+    daily: dict[str, dict[date, Counts]]
+    hourly: dict[str, dict[int, Counts]]
+    generated_at: datetime
+    software_version: str
+    source: str = "ami"
+    meta: dict[str, str] = field(default_factory=dict)
+
+    def line(self, key: str) -> Line:
+        """The line of one group (``ALL`` for the total)."""
+        if key == ALL_KEY:
+            return self.total
+        for line in self.lines:
+            if line.key == key:
+                return line
+        raise KeyError(key)
+
+    @property
+    def measured_lines(self) -> list[Line]:
+        """Lines of the measured groups."""
+        return [line for line in self.lines if line.measured]
+
+
+def service_of_queue(queue: str) -> str:
+    """Default service of a queue name: ``q101`` → ``101``, ``q101b`` → ``101``."""
+    name = queue[1:] if queue.startswith("q") else queue
+    digits = ""
+    for char in name:
+        if not char.isdigit():
+            break
+        digits += char
+    return digits or queue
+
+
+def build_report(
+    *,
+    period: Period,
+    rules: CountingRules,
+    buckets: Iterable[Bucket],
+    group_by: GroupBy = "service",
+    names: Mapping[str, str] | None = None,
+    measured: Iterable[str] = MEASURED_SERVICES,
+    generated_at: datetime,
+    software_version: str,
+    source: str = "ami",
+) -> Report:
+    """Fold hourly buckets into the period's lines, daily and hourly breakdowns."""
+    names = dict(SERVICE_NAMES if names is None else names)
+    measured_set = set(measured)
+    totals: dict[str, Counts] = {}
+    daily: dict[str, dict[date, Counts]] = {}
+    hourly: dict[str, dict[int, Counts]] = {}
+    for bucket in buckets:
+        day, hour = period.local_hour(bucket.hour_index)
+        for key in (bucket.key, ALL_KEY):
+            totals.setdefault(key, Counts()).add(bucket.counts)
+            daily.setdefault(key, {}).setdefault(day, Counts()).add(bucket.counts)
+            hourly.setdefault(key, {}).setdefault(hour, Counts()).add(bucket.counts)
+
+    def is_measured(key: str) -> bool:
+        return (service_of_queue(key) if group_by == "queue" else key) in measured_set
+
+    def name_of(key: str) -> str:
+        if group_by == "queue":
+            service = service_of_queue(key)
+            return f"Cola {key}" + (f" ({names[service]})" if service in names else "")
+        return names.get(key, key)
+
+    keys = [k for k in totals if k != ALL_KEY]
+    if group_by == "service":
+        keys += [k for k in MEASURED_SERVICES if k in measured_set and k not in totals]
+    keys.sort(key=lambda k: (not is_measured(k), _natural(k)))
+    lines = [Line(k, name_of(k), is_measured(k), totals.get(k, Counts()), rules) for k in keys]
+    measured_counts = Counts()
+    for line in lines:
+        if line.measured:
+            measured_counts.add(line.counts)
+    total = Line(
+        ALL_KEY,
+        "Todos los servicios" if group_by == "service" else "Todas las colas",
+        False,
+        totals.get(ALL_KEY, Counts()),
+        rules,
+    )
+    return Report(
+        period=period,
+        rules=rules,
+        group_by=group_by,
+        lines=lines,
+        total=total,
+        measured_total=Line("MEDIDOS", "Servicios medidos", True, measured_counts, rules),
+        daily=daily,
+        hourly=hourly,
+        generated_at=generated_at,
+        software_version=software_version,
+        source=source,
+    )
+
+
+def _natural(key: str) -> tuple[int, int, str]:
+    """Sort measured services in the procedure's order, then numbers, then names."""
+    if key in MEASURED_SERVICES:
+        return (0, MEASURED_SERVICES.index(key), key)
+    digits = service_of_queue(key)
+    return (1, int(digits), key) if digits.isdigit() else (2, 0, key)
+
+
+def percent_text(value: float | None) -> str:
+    """``75.0`` or ``-`` (no calls)."""
+    return "-" if value is None else f"{value:.1f}"
+
+
+def meets_text(value: bool | None) -> str:
+    """``SÍ`` / ``NO`` / ``-``."""
+    if value is None:
+        return "-"
+    return "SÍ" if value else "NO"
