@@ -2,32 +2,41 @@
 
 from __future__ import annotations
 
-import structlog
+import datetime as dt
+from collections.abc import Callable
 
 from ivr.agi import AgiServer, AgiSession, AgiTimeouts, start_agi_server
 from ivr.directory import CustomerDirectory
 from ivr.flow_config import IvrConfig
 from ivr.flows import CallInfo, IvrFlow, Router
 
-log = structlog.get_logger(__name__)
+Clock = Callable[[], dt.datetime]
 
 
-def call_info(session: AgiSession) -> CallInfo:
+def utc_now() -> dt.datetime:
+    """The current time, timezone-aware UTC."""
+    return dt.datetime.now(dt.UTC)
+
+
+def call_info(session: AgiSession, started: dt.datetime) -> CallInfo:
     """The dialed service from `ivr?service=<exten>` (else agi_extension), caller, uniqueid."""
     request = session.request
     dialed = request.params.get("service") or request.extension
-    return CallInfo(dialed=dialed, uniqueid=request.uniqueid, caller=request.callerid)
+    return CallInfo(
+        dialed=dialed, uniqueid=request.uniqueid, started=started, caller=request.callerid
+    )
 
 
 class IvrHandler:
     """The per-connection handler: one flow run per AGI session."""
 
-    def __init__(self, flow: IvrFlow) -> None:
+    def __init__(self, flow: IvrFlow, clock: Clock = utc_now) -> None:
         self.flow = flow
+        self.clock = clock
 
     async def __call__(self, session: AgiSession) -> None:
         """Run the flow of the call on this session."""
-        await self.flow.run(session, call_info(session))
+        await self.flow.run(session, call_info(session, self.clock()))
 
 
 async def start_ivr_server(
@@ -39,7 +48,8 @@ async def start_ivr_server(
     port: int = 4573,
     timeouts: AgiTimeouts | None = None,
     max_sessions: int = 1000,
+    clock: Clock = utc_now,
 ) -> AgiServer:
     """Start the IVR's FastAGI server; stop it with `await server.close(grace_s)`."""
-    handler = IvrHandler(IvrFlow(config, router, directory))
+    handler = IvrHandler(IvrFlow(config, router, directory), clock)
     return await start_agi_server(handler, host, port, timeouts=timeouts, max_sessions=max_sessions)

@@ -8,10 +8,13 @@ application `UserEvent` through AGI; Asterisk then emits on AMI
     service: 101
     queue: q101
     priority: 5
+    destination: queue
+    topic:
     customer: 100234
     segment: residencial
     input: phone
     result: ok
+    ivr_uniqueid: 1795925652.0
 
 and the AMI listener records it like any other event (one writer). Import the names
 below on the listener side instead of spelling the header names again.
@@ -23,6 +26,8 @@ import re
 from enum import StrEnum
 from typing import Final
 
+from routing import dialplan_vars
+
 USER_EVENT_NAME: Final = "CentralitaIvr"
 """Value of the `UserEvent` header of the IVR result event."""
 
@@ -32,10 +37,14 @@ HEADER_QUEUE: Final = "queue"
 """Queue the call was sent to (also channel variable CC_QUEUE)."""
 HEADER_PRIORITY: Final = "priority"
 """Queue priority, an integer (also CC_PRIORITY)."""
+HEADER_DESTINATION: Final = "destination"
+"""routing's destination kind: queue, number or announcement (also CC_DEST_KIND)."""
+HEADER_TOPIC: Final = "topic"
+"""The caller's choice in a topic menu (e.g. billing, damage), else empty."""
 HEADER_CUSTOMER: Final = "customer"
 """Customer id (the contract number) when identified, else empty."""
 HEADER_SEGMENT: Final = "segment"
-"""Customer segment (residencial, empresa, corporativo, vip) when identified, else empty."""
+"""Customer segment (as in the customers table) when identified, else empty."""
 HEADER_INPUT: Final = "input"
 """Which identifier the caller keyed: phone, contract, ci, or none (never the digits)."""
 HEADER_RESULT: Final = "result"
@@ -48,6 +57,8 @@ HEADERS: Final = (
     HEADER_SERVICE,
     HEADER_QUEUE,
     HEADER_PRIORITY,
+    HEADER_DESTINATION,
+    HEADER_TOPIC,
     HEADER_CUSTOMER,
     HEADER_SEGMENT,
     HEADER_INPUT,
@@ -56,11 +67,13 @@ HEADERS: Final = (
 )
 """Every header of the event, in the order they are sent."""
 
-VAR_SERVICE: Final = "CC_SERVICE"
-VAR_QUEUE: Final = "CC_QUEUE"
-VAR_PRIORITY: Final = "CC_PRIORITY"
+VAR_SERVICE: Final = dialplan_vars.SERVICE
+VAR_QUEUE: Final = dialplan_vars.QUEUE
+VAR_PRIORITY: Final = dialplan_vars.PRIORITY
+VAR_DEST_KIND: Final = dialplan_vars.DEST_KIND
 VAR_CUSTOMER: Final = "CC_CUSTOMER"
-"""Channel variables the IVR sets for the dialplan's following Queue(${CC_QUEUE})."""
+"""Contract of the identified customer, empty otherwise (the other CC_* names are routing's,
+see `routing.dialplan_vars`; the IVR sets every one of them from `Decision.channel_vars()`)."""
 
 
 class IvrResult(StrEnum):

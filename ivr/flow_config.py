@@ -47,16 +47,25 @@ class Messages(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     """Announcements played on each path to the queue."""
 
     invalid: str
+    gave_up: str
     not_found: str
     unavailable: str
     transfer: str
 
 
 class Flow(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
-    """One service's IVR: a greeting, then (maybe) identification."""
+    """One IVR flow named by routing: a topic menu and/or customer identification."""
 
-    greeting: str
     identify: tuple[InputKind, ...] = ()
+    topics: tuple[str, ...] = ()
+    menu: str | None = None
+
+
+class ServiceIvr(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
+    """Per-service IVR details: its greeting, and identifiers other than the flow's."""
+
+    greeting: str | None = None
+    identify: tuple[InputKind, ...] | None = None
 
 
 class IvrConfig(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
@@ -66,38 +75,58 @@ class IvrConfig(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     messages: Messages
     prompts: dict[str, str]
     flow: dict[str, Flow]
+    service: dict[str, ServiceIvr] = msgspec.field(default_factory=dict)
     fallback_queues: dict[str, str] = msgspec.field(default_factory=dict)
     digit_timeout_ms: int = 5000
     max_attempts: int = 3
     lookup_timeout_s: float = 2.0
     default_queue: str = "q101"
     default_priority: int = 0
+    default_greeting: str | None = None
 
-    def flow_for(self, *names: str | None) -> Flow:
-        """The first flow among `names` that exists, else the default flow."""
-        for name in names:
-            if name and name in self.flow:
-                return self.flow[name]
-        return self.flow["default"]
+    def greeting(self, service: str) -> str | None:
+        """The service's greeting prompt, else the default one (None: no greeting)."""
+        own = self.service.get(service)
+        if own is not None and own.greeting is not None:
+            return own.greeting
+        return self.default_greeting
+
+    def identify(self, flow: Flow, service: str) -> tuple[InputKind, ...]:
+        """The identifiers to offer: the service's own list, else the flow's."""
+        own = self.service.get(service)
+        if own is not None and own.identify is not None and flow.identify:
+            return own.identify
+        return flow.identify
 
     def fallback_queue(self, service: str | None) -> str:
         """The service's own queue when routing cannot decide, else the global default."""
         return self.fallback_queues.get(service or "", self.default_queue)
 
 
+def _check_kinds(where: str, kinds: tuple[InputKind, ...]) -> None:
+    if InputKind.NONE in kinds or len(set(kinds)) != len(kinds):
+        raise FlowConfigError(f"flows: {where}.identify has 'none' or a repeat")
+
+
 def _check(config: IvrConfig) -> IvrConfig:
-    if "default" not in config.flow:
-        raise FlowConfigError("flows: a [flow.default] is required")
     if config.max_attempts < 1 or config.digit_timeout_ms < 500:
         raise FlowConfigError("flows: max_attempts >= 1 and digit_timeout_ms >= 500")
     used = [config.questions.menu.prompt]
     used += [config.questions.for_kind(kind).prompt for kind in MAX_DIGITS]
-    used += [config.messages.invalid, config.messages.not_found]
+    used += [config.messages.invalid, config.messages.gave_up, config.messages.not_found]
     used += [config.messages.unavailable, config.messages.transfer]
+    if config.default_greeting is not None:
+        used.append(config.default_greeting)
     for name, flow in config.flow.items():
-        used.append(flow.greeting)
-        if InputKind.NONE in flow.identify or len(set(flow.identify)) != len(flow.identify):
-            raise FlowConfigError(f"flows: $.flow.{name}.identify has 'none' or a repeat")
+        _check_kinds(f"$.flow.{name}", flow.identify)
+        if bool(flow.topics) != (flow.menu is not None) or len(flow.topics) > 9:
+            raise FlowConfigError(f"flows: $.flow.{name}: topics (1-9) and menu go together")
+        if flow.menu is not None:
+            used.append(flow.menu)
+    for key, service in config.service.items():
+        _check_kinds(f"$.service.{key}", service.identify or ())
+        if service.greeting is not None:
+            used.append(service.greeting)
     missing = sorted({prompt for prompt in used if prompt not in config.prompts})
     if missing:
         raise FlowConfigError(f"flows: prompts without text in [prompts]: {', '.join(missing)}")

@@ -1,48 +1,39 @@
 """The IVR flow of one call, on top of a `CallChannel` (an AGI session or a fake).
 
-Every path ends in a queue. The order of work makes that hold even when the session dies
-half-way: the first routing decision (service, queue, priority; no customer yet) is set
-on the channel before the caller hears anything; identification can only improve it.
+Every path ends in a routing destination, a queue unless a time rule says otherwise.
+The order of work makes that hold even when the session dies half-way: the first routing
+decision (no topic, no customer) is set on the channel before the caller hears anything;
+the dialog can only refine it.
 
-    route without segment ─► SET CC_* ─► ANSWER, greeting
-        ─► identify? menu (1 phone, 2 contract, 3 CI) ─► digits, validated, retried
-            ├ invalid after max_attempts ─────────────────► result invalid_input
-            └ lookup (deadline) ─► None ──────────────────► result not_found
-                                ├► down / slow ───────────► result directory_down
-                                └► customer ─► route with segment, SET CC_* ─► ok
-        ─► EXEC UserEvent(CentralitaIvr, ...) ─► close: the dialplan runs Queue(${CC_QUEUE})
+    route ─► SET CC_* ─► no flow (routing's ivr_flow is none)? ───────────► report
+        └► ANSWER, greeting
+           ─► topics? menu ─► invalid after max_attempts ────► result invalid_input
+                          └► route for the topic, SET CC_*
+           ─► identify (and the destination is a queue)? menu (1 phone, 2 contract, 3 CI)
+              ─► digits, validated, retried ─► invalid ──────► result invalid_input
+              ─► lookup (deadline) ─► None ──────────────────► result not_found
+                                   ├► down / slow ───────────► result directory_down
+                                   └► customer ─► route with segment, SET CC_* ─► ok
+        ─► report: EXEC UserEvent(CentralitaIvr, ...); close: the dialplan takes over
 
-An unexpected error in a step gives result `error` with the last queue set; a transport
+An unexpected error in a step gives result `error` with the last route set; a transport
 error (hangup, timeout, closed socket) ends the session, the channel keeps what was set.
 """
 
 from __future__ import annotations
 
 import asyncio
+import datetime as dt
 import re
+from collections.abc import Mapping
 from dataclasses import dataclass, replace
 from typing import Protocol
 
 import structlog
 
+from ivr import events
 from ivr.directory import Customer, CustomerDirectory
-from ivr.events import (
-    HEADER_CUSTOMER,
-    HEADER_INPUT,
-    HEADER_PRIORITY,
-    HEADER_QUEUE,
-    HEADER_RESULT,
-    HEADER_SEGMENT,
-    HEADER_SERVICE,
-    HEADER_UNIQUEID,
-    VAR_CUSTOMER,
-    VAR_PRIORITY,
-    VAR_QUEUE,
-    VAR_SERVICE,
-    InputKind,
-    IvrResult,
-    user_event_body,
-)
+from ivr.events import InputKind, IvrResult, user_event_body
 from ivr.exceptions import AgiError, DirectoryUnavailableError
 from ivr.flow_config import MAX_DIGITS, Flow, IvrConfig
 
@@ -69,38 +60,45 @@ class CallChannel(Protocol):
 
 @dataclass(frozen=True, slots=True)
 class Route:
-    """Where the call goes: routing's decision reduced to what the channel needs."""
+    """Routing's decision reduced to what the channel and the report need."""
 
     service: str
     queue: str
     priority: int
+    variables: Mapping[str, str]
+    """The CC_* channel variables carrying the decision (CC_CUSTOMER excepted)."""
+    destination: str = "queue"
     flow: str | None = None
 
 
 class Router(Protocol):
     """Routing as the flows see it (`ivr.routing_adapter.RoutingRouter` wraps `routing`)."""
 
-    def route(self, dialed: str, segment: str | None) -> Route:
-        """Decide service, queue and priority for `dialed` now, for a customer segment."""
+    def route(
+        self, dialed: str, when: dt.datetime, *, segment: str | None, topic: str | None
+    ) -> Route:
+        """Decide the destination of a call to `dialed` at `when`."""
         ...
 
 
 @dataclass(frozen=True, slots=True)
 class CallInfo:
-    """What the AGI header block says about the call."""
+    """What the AGI header block says about the call, and when it reached the IVR."""
 
     dialed: str
     uniqueid: str
+    started: dt.datetime
     caller: str = ""
 
 
 @dataclass(frozen=True, slots=True)
 class Outcome:
-    """How the flow ended; `reported` is False when the UserEvent could not be sent."""
+    """How the flow ended; `reported` is False until the UserEvent was sent."""
 
     route: Route
     result: IvrResult
     input: InputKind = InputKind.NONE
+    topic: str | None = None
     customer: Customer | None = None
     reported: bool = False
 
@@ -111,32 +109,43 @@ def mask(number: str) -> str:
 
 
 class IvrFlow:
-    """Runs the flow of one call; stateless between calls, share one per server."""
+    """Runs the flow of one call; stateless between calls, one per server."""
 
     def __init__(self, config: IvrConfig, router: Router, directory: CustomerDirectory) -> None:
         self.config = config
         self.router = router
         self.directory = directory
 
-    def first_route(self, call: CallInfo) -> tuple[Route, bool]:
-        """Routing without a customer; on a routing error the fallback queue and False."""
+    def fallback_route(self, dialed: str) -> Route:
+        """The service's own queue (or the global default) when routing cannot decide."""
+        queue = self.config.fallback_queue(dialed)
+        priority = self.config.default_priority
+        variables = {
+            events.VAR_SERVICE: dialed,
+            events.VAR_QUEUE: queue,
+            events.VAR_PRIORITY: str(priority),
+            events.VAR_DEST_KIND: "queue",
+        }
+        return Route(service=dialed, queue=queue, priority=priority, variables=variables)
+
+    def _route(
+        self, call: CallInfo, *, segment: str | None = None, topic: str | None = None
+    ) -> Route | None:
         try:
-            return self.router.route(call.dialed, None), True
+            return self.router.route(call.dialed, call.started, segment=segment, topic=topic)
         except Exception as exc:
-            log.error("ivr_routing_failed", dialed=call.dialed, error=repr(exc))
-            fallback = Route(
-                service=call.dialed,
-                queue=self.config.fallback_queue(call.dialed),
-                priority=self.config.default_priority,
-            )
-            return fallback, False
+            log.error("ivr_routing_failed", segment=segment, topic=topic, error=repr(exc))
+            return None
 
     async def run(self, channel: CallChannel, call: CallInfo) -> Outcome:
         """The whole flow; transport errors (AgiError) propagate, anything else is `error`."""
-        route, routed = self.first_route(call)
-        outcome = Outcome(route=route, result=IvrResult.OK if routed else IvrResult.ERROR)
-        with structlog.contextvars.bound_contextvars(service=route.service):
-            await self._set_route(channel, route, None)
+        first = self._route(call)
+        outcome = Outcome(
+            route=first or self.fallback_route(call.dialed),
+            result=IvrResult.OK if first else IvrResult.ERROR,
+        )
+        with structlog.contextvars.bound_contextvars(service=outcome.route.service):
+            await self._set_route(channel, outcome.route, None)
             try:
                 outcome = await self._dialog(channel, call, outcome)
             except (AgiError, asyncio.CancelledError):
@@ -148,23 +157,60 @@ class IvrFlow:
             log.info(
                 "ivr_call_routed",
                 queue=outcome.route.queue,
+                destination=outcome.route.destination,
                 priority=outcome.route.priority,
                 result=outcome.result.value,
                 input=outcome.input.value,
+                topic=outcome.topic,
                 segment=outcome.customer.segment if outcome.customer else None,
                 caller=mask(call.caller),
             )
         return outcome
 
+    def _flow(self, outcome: Outcome) -> Flow | None:
+        name = outcome.route.flow
+        if outcome.result is not IvrResult.OK or name is None:
+            return None
+        flow = self.config.flow.get(name)
+        if flow is None:
+            log.warning("ivr_flow_unknown", flow=name)
+        return flow
+
     async def _dialog(self, channel: CallChannel, call: CallInfo, outcome: Outcome) -> Outcome:
-        flow = self.config.flow_for(outcome.route.flow, outcome.route.service, call.dialed)
-        await channel.answer()
-        await channel.stream_file(flow.greeting)
-        if not flow.identify or outcome.result is IvrResult.ERROR:
+        flow = self._flow(outcome)
+        if flow is None:
             return outcome
-        kind, value = await self._identify(channel, flow)
+        service = outcome.route.service
+        await channel.answer()
+        greeting = self.config.greeting(service)
+        if greeting is not None:
+            await channel.stream_file(greeting)
+        if flow.topics and flow.menu is not None:
+            choice = await self._ask(channel, flow.menu, 1, f"^[1-{len(flow.topics)}]$")
+            if not choice:
+                await channel.stream_file(self.config.messages.gave_up)
+                return replace(outcome, result=IvrResult.INVALID_INPUT)
+            topic = flow.topics[int(choice) - 1]
+            route = self._route(call, topic=topic) or outcome.route
+            await self._set_route(channel, route, None)
+            outcome = replace(outcome, route=route, topic=topic)
+        kinds = self.config.identify(flow, service)
+        if kinds and outcome.route.destination == "queue":
+            outcome = await self._identify_customer(channel, call, outcome, kinds)
+        if outcome.result is IvrResult.OK and outcome.route.destination == "queue":
+            await channel.stream_file(self.config.messages.transfer)
+        return outcome
+
+    async def _identify_customer(
+        self,
+        channel: CallChannel,
+        call: CallInfo,
+        outcome: Outcome,
+        kinds: tuple[InputKind, ...],
+    ) -> Outcome:
+        kind, value = await self._identify(channel, kinds)
         if kind is None:
-            await channel.stream_file(self.config.messages.invalid)
+            await channel.stream_file(self.config.messages.gave_up)
             return replace(outcome, result=IvrResult.INVALID_INPUT)
         outcome = replace(outcome, input=kind)
         try:
@@ -177,25 +223,17 @@ class IvrFlow:
         if customer is None:
             await channel.stream_file(self.config.messages.not_found)
             return replace(outcome, result=IvrResult.NOT_FOUND)
-        route = self._route_for(call, outcome.route, customer)
+        route = self._route(call, segment=customer.segment, topic=outcome.topic) or outcome.route
         await self._set_route(channel, route, customer)
-        await channel.stream_file(self.config.messages.transfer)
         return replace(outcome, route=route, customer=customer)
 
-    def _route_for(self, call: CallInfo, first: Route, customer: Customer) -> Route:
-        try:
-            return self.router.route(call.dialed, customer.segment)
-        except Exception as exc:
-            log.error("ivr_routing_failed", segment=customer.segment, error=repr(exc))
-            return first
-
-    async def _identify(self, channel: CallChannel, flow: Flow) -> tuple[InputKind | None, str]:
-        kinds = flow.identify
+    async def _identify(
+        self, channel: CallChannel, kinds: tuple[InputKind, ...]
+    ) -> tuple[InputKind | None, str]:
         kind: InputKind | None = kinds[0]
         if len(kinds) > 1:
-            choice = await self._ask(
-                channel, self.config.questions.menu.prompt, 1, f"^[1-{len(kinds)}]$"
-            )
+            menu = self.config.questions.menu.prompt
+            choice = await self._ask(channel, menu, 1, f"^[1-{len(kinds)}]$")
             kind = kinds[int(choice) - 1] if choice else None
         if kind is None:
             return None, ""
@@ -220,23 +258,24 @@ class IvrFlow:
     async def _set_route(
         self, channel: CallChannel, route: Route, customer: Customer | None
     ) -> None:
-        await channel.set_variable(VAR_SERVICE, route.service)
-        await channel.set_variable(VAR_QUEUE, route.queue)
-        await channel.set_variable(VAR_PRIORITY, str(route.priority))
-        await channel.set_variable(VAR_CUSTOMER, customer.contract if customer else "")
+        for name, value in route.variables.items():
+            await channel.set_variable(name, value)
+        await channel.set_variable(events.VAR_CUSTOMER, customer.contract if customer else "")
 
     async def _report(self, channel: CallChannel, call: CallInfo, outcome: Outcome) -> Outcome:
         customer = outcome.customer
         body = user_event_body(
             {
-                HEADER_SERVICE: outcome.route.service,
-                HEADER_QUEUE: outcome.route.queue,
-                HEADER_PRIORITY: str(outcome.route.priority),
-                HEADER_CUSTOMER: customer.contract if customer else "",
-                HEADER_SEGMENT: customer.segment if customer else "",
-                HEADER_INPUT: outcome.input.value,
-                HEADER_RESULT: outcome.result.value,
-                HEADER_UNIQUEID: call.uniqueid,
+                events.HEADER_SERVICE: outcome.route.service,
+                events.HEADER_QUEUE: outcome.route.queue,
+                events.HEADER_PRIORITY: str(outcome.route.priority),
+                events.HEADER_DESTINATION: outcome.route.destination,
+                events.HEADER_TOPIC: outcome.topic or "",
+                events.HEADER_CUSTOMER: customer.contract if customer else "",
+                events.HEADER_SEGMENT: customer.segment if customer else "",
+                events.HEADER_INPUT: outcome.input.value,
+                events.HEADER_RESULT: outcome.result.value,
+                events.HEADER_UNIQUEID: call.uniqueid,
             }
         )
         await channel.exec_app("UserEvent", body)

@@ -13,8 +13,10 @@ from sqlalchemy import Column, Index, MetaData, String, Table, Text
 
 metadata = MetaData()
 
-SEGMENTS: Final = ("vip", "corporativo", "empresa", "residencial")
-"""Known customer segments, most important first (ties in a CI lookup go to the first)."""
+SEGMENTS: Final = ("vip", "corporativo", "empresa", "pyme", "residencial")
+"""Customer segments the import accepts, most important first (a CI lookup matching several
+contracts returns the first). routing.toml gives priorities to the ones it lists
+(`segments`); any other segment gets its service's default priority."""
 
 customers = Table(
     "customers",

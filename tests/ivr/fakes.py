@@ -3,36 +3,42 @@
 from __future__ import annotations
 
 import asyncio
+import datetime as dt
 
 from ivr.directory import Customer
 from ivr.events import InputKind
 from ivr.exceptions import DirectoryUnavailableError
-from ivr.flows import Route
+from ivr.flows import Route, Router
 
 CUSTOMERS = [
     Customer(
         contract="100234", name="José Peña", segment="residencial", phone="4412345", ci="3456789"
     ),
     Customer(
-        contract="200999", name="Ñusta Quispe SRL", segment="vip", phone="71234567", ci="5551234"
+        contract="200999",
+        name="Ñusta Quispe SRL",
+        segment="corporativo",
+        phone="71234567",
+        ci="5551234",
     ),
 ]
 
-PRIORITY = {"vip": 10, "corporativo": 8, "empresa": 5, "residencial": 1}
 
+class RecordingRouter:
+    """Wraps a router and records every question it was asked; `broken` makes it raise."""
 
-class FakeRouter:
-    """Service = dialed number, queue = q<dialed>, priority by segment."""
-
-    def __init__(self, *, broken: bool = False) -> None:
+    def __init__(self, inner: Router | None = None, *, broken: bool = False) -> None:
+        self.inner = inner
         self.broken = broken
-        self.calls: list[tuple[str, str | None]] = []
+        self.calls: list[tuple[str, str | None, str | None]] = []
 
-    def route(self, dialed: str, segment: str | None) -> Route:
-        self.calls.append((dialed, segment))
-        if self.broken:
+    def route(
+        self, dialed: str, when: dt.datetime, *, segment: str | None, topic: str | None
+    ) -> Route:
+        self.calls.append((dialed, segment, topic))
+        if self.broken or self.inner is None:
             raise RuntimeError("routing table is broken")
-        return Route(service=dialed, queue=f"q{dialed}", priority=PRIORITY.get(segment or "", 0))
+        return self.inner.route(dialed, when, segment=segment, topic=topic)
 
 
 class DownDirectory:

@@ -8,7 +8,8 @@ import pytest
 from ivr.directory_http import HttpCustomerDirectory
 from ivr.events import InputKind
 from ivr.exceptions import DirectoryUnavailableError
-from tests.ivr.conftest import StartServer
+from ivr.routing_adapter import RoutingRouter
+from tests.ivr.conftest import StartServer, priority
 from tests.ivr.fake_asterisk import FakeAsterisk
 
 CRM_BODY = {
@@ -85,9 +86,10 @@ async def test_a_real_connection_refused_gives_a_queue(start_server: StartServer
     assert transcript.queue == "q101"
 
 
-async def test_crm_drives_the_flow(start_server: StartServer) -> None:
+async def test_crm_drives_the_flow(start_server: StartServer, router: RoutingRouter) -> None:
     directory = crm(answering([]))
     server = await start_server(directory_=directory)
     transcript = await FakeAsterisk(server.port, digits=["1", "71234567"]).run()
     assert transcript.event["customer"] == "200999"
-    assert transcript.variables["CC_PRIORITY"] == "10"
+    assert transcript.event["segment"] == "vip"
+    assert transcript.variables["CC_PRIORITY"] == priority(router, "101", "vip")
