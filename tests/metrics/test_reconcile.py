@@ -1,0 +1,89 @@
+"""Reconciliation of AMI records against queue_log: clean on every capture, and every
+planted difference is found."""
+
+from __future__ import annotations
+
+import pytest
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from ami_listener.ingest import ingest_capture
+from metrics.periods import Period
+from metrics.queue_log_import import import_queue_log, read_queue_log
+from metrics.reconcile import reconcile, render_text
+from tests.metrics.conftest import CAPTURES, FIXTURES, PBX, load_capture
+
+NOV = Period.month("2026-11")
+
+
+@pytest.mark.parametrize("capture", CAPTURES)
+async def test_captures_reconcile_clean(engine: AsyncEngine, capture: str):
+    await load_capture(engine, capture)
+    result = await reconcile(engine, NOV, pbx_id=PBX)
+    assert result.clean, render_text(result, NOV.tz)
+    assert result.ami_calls == result.queue_log_calls == result.matched > 0
+    assert "Sin diferencias" in render_text(result, NOV.tz)
+
+
+async def test_other_month_is_empty(engine: AsyncEngine):
+    await load_capture(engine, "GIT-master-f0c1c1a7b7")
+    result = await reconcile(engine, Period.month("2026-10"))
+    assert (result.ami_calls, result.queue_log_calls, result.differences) == (0, 0, [])
+
+
+def _plant(text: str) -> tuple[str, dict[str, str]]:
+    """Remove one call, stretch one answered wait, turn one abandon into a timeout."""
+    lines = text.splitlines()
+    connects = [ln for ln in lines if "|CONNECT|" in ln]
+    abandons = [ln for ln in lines if "|ABANDON|" in ln]
+    removed = connects[0].split("|")[1]
+    stretched_line = connects[5]
+    stretched = stretched_line.split("|")[1]
+    retimed = abandons[0].split("|")[1]
+    out = []
+    for original in lines:
+        parts = original.split("|")
+        line = original
+        if len(parts) > 1 and parts[1] == removed:
+            continue
+        if original == stretched_line:
+            parts[5] = str(int(parts[5]) + 30)
+            line = "|".join(parts)
+        if original == abandons[0]:
+            line = original.replace("|ABANDON|", "|EXITWITHTIMEOUT|")
+        out.append(line)
+    return "\n".join(out) + "\n", {
+        "removed": removed,
+        "stretched": stretched,
+        "retimed": retimed,
+    }
+
+
+async def test_planted_differences_are_listed(any_engine: AsyncEngine):
+    name = "GIT-master-f0c1c1a7b7"
+    await ingest_capture((FIXTURES / f"{name}-scenario.ami").read_bytes(), any_engine, PBX)
+    text, planted = _plant(read_queue_log(FIXTURES / f"{name}-queue_log"))
+    await import_queue_log(text, any_engine, pbx_id=PBX)
+    result = await reconcile(any_engine, NOV, pbx_id=PBX)
+    found = {(d.uniqueid, d.kind) for d in result.differences}
+    assert (planted["removed"], "falta_en_queue_log") in found
+    assert (planted["stretched"], "espera") in found
+    assert (planted["retimed"], "resultado") in found
+    assert result.ami_calls == 80
+    assert result.queue_log_calls == 79
+    assert result.matched == 79
+    assert result.identical == 79 - len(
+        {d.uniqueid for d in result.differences} - {planted["removed"]}
+    )
+    text_out = render_text(result, NOV.tz)
+    assert "falta en queue_log" in text_out
+    assert "resultado distinto" in text_out
+    assert "abandoned | timeout" in text_out
+
+
+async def test_call_missing_from_ami_is_listed(engine: AsyncEngine):
+    name = "GIT-16-113871b5f5"
+    await load_capture(engine, name, ami=False)
+    result = await reconcile(engine, NOV)
+    assert result.ami_calls == 0
+    assert len(result.differences) == 40
+    assert {d.kind for d in result.differences} == {"falta_en_ami"}
