@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import datetime as dt
 from collections.abc import Callable
 
@@ -9,6 +10,8 @@ from ivr.agi import AgiServer, AgiSession, AgiTimeouts, start_agi_server
 from ivr.directory import CustomerDirectory
 from ivr.flow_config import IvrConfig
 from ivr.flows import CallInfo, IvrFlow, Router
+from ivr.routing_adapter import RoutingRouter
+from routing import RoutingHolder
 
 Clock = Callable[[], dt.datetime]
 
@@ -53,3 +56,37 @@ async def start_ivr_server(
     """Start the IVR's FastAGI server; stop it with `await server.close(grace_s)`."""
     handler = IvrHandler(IvrFlow(config, router, directory), clock)
     return await start_agi_server(handler, host, port, timeouts=timeouts, max_sessions=max_sessions)
+
+
+async def serve_until(
+    stop: asyncio.Event,
+    config: IvrConfig,
+    holder: RoutingHolder,
+    directory: CustomerDirectory,
+    *,
+    host: str,
+    port: int,
+    grace_s: float = 10.0,
+    timeouts: AgiTimeouts | None = None,
+) -> None:
+    """Run the IVR until `stop` is set: follow routing file edits, then shut down gracefully.
+
+    On stop the server stops accepting, running sessions get `grace_s` to finish (each has
+    set a queue already), the rest are cancelled, and the directory is closed.
+    """
+    server = await start_ivr_server(
+        config,
+        RoutingRouter.from_holder(holder),
+        directory,
+        host=host,
+        port=port,
+        timeouts=timeouts,
+    )
+    watcher = asyncio.create_task(holder.watch())
+    try:
+        await stop.wait()
+    finally:
+        watcher.cancel()
+        await asyncio.gather(watcher, return_exceptions=True)
+        await server.close(grace_s)
+        await directory.close()
