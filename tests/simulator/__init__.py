@@ -1,0 +1,1 @@
+"""Tests of the AMI-speaking PBX simulator."""
