@@ -111,17 +111,22 @@ class AgiReply:
         return self.data == "timeout"
 
 
+def _redact(line: str) -> str:
+    """A short, loggable excerpt of a bad line: digit runs (maybe numbers) masked."""
+    return re.sub(r"\d{4,}", lambda m: "*" * (len(m[0]) - 3) + m[0][-3:], line[:60])
+
+
 def parse_reply(first: str, more: tuple[str, ...] = ()) -> AgiReply:
     """Parse a reply line (plus continuation lines of a `520-` reply)."""
     match = _REPLY.match(first)
     if match is None:
-        raise AgiProtocolError(f"not an AGI reply: {first[:80]!r}")
+        raise AgiProtocolError(f"not an AGI reply: {_redact(first)!r}")
     code, _sep, rest = int(match.group(1)), match.group(2), match.group(3)
     if code != 200:
         return AgiReply(code=code, text="\n".join((rest, *more)))
     result = _RESULT.match(rest.strip())
     if result is None:
-        raise AgiProtocolError(f"200 reply without result: {first[:80]!r}")
+        raise AgiProtocolError(f"200 reply without result: {_redact(first)!r}")
     extra: dict[str, str] = {}
     for item in result.group(3).split():
         key, _eq, value = item.partition("=")
@@ -165,7 +170,7 @@ async def read_request(reader: asyncio.StreamReader, timeout_s: float) -> AgiReq
                     break
                 match = _HEADER.match(line)
                 if match is None:
-                    raise AgiProtocolError(f"not an AGI header line: {line[:80]!r}")
+                    raise AgiProtocolError(f"not an AGI header line: {_redact(line)!r}")
                 headers[match.group(1)] = match.group(2).strip()
                 if len(headers) > MAX_HEADER_LINES:
                     raise AgiProtocolError("too many header lines")
