@@ -6,7 +6,8 @@ import asyncio
 import datetime as dt
 from collections.abc import Callable
 
-from ivr.agi import AgiServer, AgiSession, AgiTimeouts, start_agi_server
+from ivr.agi import AgiSession, AgiTimeouts
+from ivr.agi_server import AgiServer, start_agi_server
 from ivr.directory import CustomerDirectory
 from ivr.flow_config import IvrConfig
 from ivr.flows import CallInfo, IvrFlow, Router

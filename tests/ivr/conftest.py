@@ -8,7 +8,8 @@ from typing import Any
 
 import pytest
 
-from ivr.agi import AgiServer, AgiTimeouts
+from ivr.agi import AgiTimeouts
+from ivr.agi_server import AgiServer
 from ivr.app import start_ivr_server
 from ivr.directory import CustomerDirectory, StaticCustomerDirectory
 from ivr.flow_config import IvrConfig, load_config
