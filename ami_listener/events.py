@@ -271,6 +271,10 @@ class QueueEntry(_Base, frozen=True, kw_only=True):
     wait: int = msgspec.field(default=0, name="Wait")
 
 
+# Device states: 2 in use, 3 busy, 6 ringing, 7 ring+in use, 8 on hold.
+_BUSY_STATES = frozenset({2, 3, 6, 7, 8})
+
+
 class QueueMember(_Base, frozen=True, kw_only=True):
     """A member, in a QueueStatus answer (``Name`` and ``Location``; 11 says IsInCall)."""
 
@@ -290,8 +294,8 @@ class QueueMember(_Base, frozen=True, kw_only=True):
 
     @property
     def busy(self) -> bool:
-        """True when the member is in a call (either spelling)."""
-        return bool(self.in_call or self.is_in_call)
+        """True when the member is in a call (either spelling) or its device is in use."""
+        return bool(self.in_call or self.is_in_call) or self.status in _BUSY_STATES
 
 
 class QueueStatusComplete(_Base, frozen=True, kw_only=True):

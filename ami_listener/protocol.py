@@ -24,6 +24,7 @@ BANNER_PREFIX = b"Asterisk Call Manager/"
 _FOLLOWS_MARK = b"--END COMMAND--\n"
 _FOLLOWS_START = b"Response: Follows"
 DEFAULT_MAX_FRAME_BYTES = 1 << 20
+_NO_KIND = "frame has no Event, Response or Action header"
 
 
 class AmiMessage:
@@ -124,7 +125,12 @@ def decode_text(frame: bytes) -> tuple[str, bool]:
 
 
 def parse_frame(frame: bytes, offset: int = 0) -> AmiMessage | MalformedFrame:
-    """Parse the bytes of one message (without the blank line that ends it)."""
+    """Parse the bytes of one message (without the blank line that ends it).
+
+    Accepts ``\r\n`` or ``\n`` line ends; the digest is taken on the normalised bytes.
+    """
+    if b"\r" in frame:
+        frame = frame.replace(b"\r\n", b"\n")
     text, _valid = decode_text(frame)
     if not frame.startswith(_FOLLOWS_START):
         # Fast path: every line is "Key: value" and no key repeats.
@@ -134,8 +140,8 @@ def parse_frame(frame: bytes, offset: int = 0) -> AmiMessage | MalformedFrame:
         except ValueError:
             fast = None
         if fast is not None and len(fast) == len(lines):
-            if "Event" not in fast and "Response" not in fast:
-                return MalformedFrame(offset, "frame has neither Event nor Response", frame[:80])
+            if "Event" not in fast and "Response" not in fast and "Action" not in fast:
+                return MalformedFrame(offset, _NO_KIND, frame[:80])
             return AmiMessage(fast, None, hashlib.blake2b(frame, digest_size=16).digest())
     return _parse_frame_slow(frame, text, offset)
 
@@ -183,8 +189,8 @@ def _parse_frame_slow(frame: bytes, text: str, offset: int) -> AmiMessage | Malf
         last_key = key
     if not headers:
         return MalformedFrame(offset, "empty frame", frame[:80])
-    if "Event" not in headers and "Response" not in headers:
-        return MalformedFrame(offset, "frame has neither Event nor Response", frame[:80])
+    if "Event" not in headers and "Response" not in headers and "Action" not in headers:
+        return MalformedFrame(offset, _NO_KIND, frame[:80])
     digest = hashlib.blake2b(frame, digest_size=16).digest()
     body = "\n".join(body_lines)
     if body.endswith("--END COMMAND--"):

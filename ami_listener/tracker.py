@@ -206,9 +206,16 @@ class CallTracker:
     # ------------------------------------------------------------------------ apply
     def apply(self, event: AmiEvent, received_at: float) -> list[Effect]:
         """Fold one event; return what changed."""
-        ts = event.timestamp if event.timestamp is not None else received_at
-        ts = round(ts, 3)
-        self.last_ts = max(self.last_ts, ts)
+        if event.timestamp is not None:
+            ts = round(event.timestamp, 3)
+            self.last_ts = max(self.last_ts, ts)
+        else:
+            # No Timestamp header (timestampevents=no, or FullyBooted): receipt time.
+            # Only call events may move the event clock then, so that a wall-clock
+            # FullyBooted never jumps ahead of a stream's own (recorded) timestamps.
+            ts = round(received_at, 3)
+            if not isinstance(event, FullyBooted | UnknownEvent):
+                self.last_ts = max(self.last_ts, ts)
         match event:
             case QueueCallerJoin() | Join():
                 return self._join(event, ts)

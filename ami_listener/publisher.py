@@ -1,0 +1,655 @@
+"""The screen-pop publisher: tracker effects → MQTT (aiomqtt) and an in-process bus.
+
+On ``CallAnswered`` it builds a :class:`ScreenPop` (who calls, the IVR's result, the
+customer record, the service's script) for the agent who answered and publishes it to
+``centralita/<pbx>/agents/<agent>/screenpop`` with QoS 1. Call lifecycle events go to
+``centralita/<pbx>/calls/<event>`` (``joined``, ``answered``, ``abandoned``, ``ended``); the
+daemon's status is the retained ``centralita/<pbx>/status``, ``offline`` as the will.
+``docs/mqtt.md`` documents the topics; :func:`payload_schemas` gives their JSON schemas.
+
+``handle`` runs on the ingest path: it only builds a small struct and appends it to an
+inbox. ``run`` (one task) enriches pops with the customer record and keeps the broker
+connection (reconnect with backoff; aiomqtt has none). While the broker is away, messages
+wait in a bounded buffer; on reconnect the ones still fresh are sent, older ones are
+dropped and counted. With no broker configured (``host=None``) the in-process
+:class:`LocalBus` alone delivers pops (the console subscribes to it in both cases).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import re
+import time
+from collections import deque
+from collections.abc import AsyncIterator, Callable, Coroutine, Mapping
+from dataclasses import dataclass
+from typing import Any, Final, Literal, Protocol
+
+import aiomqtt
+import msgspec
+import structlog
+
+from ami_listener.records import CallRecord, iso_utc
+from ami_listener.tracker import CallAnswered, CallFinished, CallJoined, Effect
+
+log = structlog.get_logger(__name__)
+
+POP_SCHEMA: Final = "centralita.screenpop/1"
+CALL_EVENT_SCHEMA: Final = "centralita.call-event/1"
+CallEventKind = Literal["joined", "answered", "abandoned", "ended"]
+
+
+# ----------------------------------------------------------------------------- payloads
+class CustomerInfo(msgspec.Struct, kw_only=True):
+    """The customer record shown to the agent (from the customer directory)."""
+
+    contract: str
+    name: str
+    segment: str
+    phone: str = ""
+    ci: str = ""
+    services: list[str] = msgspec.field(default_factory=list)
+    address: str = ""
+    notes: str = ""
+    source: Literal["ivr", "caller_number"] = "ivr"
+
+
+class IvrInfo(msgspec.Struct, kw_only=True):
+    """What the IVR reported (UserEvent CentralitaIvr); ``fields`` has every header."""
+
+    result: str = ""
+    input: str = ""
+    customer: str = ""
+    segment: str = ""
+    priority: str = ""
+    fields: dict[str, str] = msgspec.field(default_factory=dict)
+
+
+class ScreenPop(msgspec.Struct, kw_only=True):
+    """``centralita/<pbx>/agents/<agent>/screenpop``: the pop for the agent who answered."""
+
+    schema: Literal["centralita.screenpop/1"] = POP_SCHEMA
+    pbx: str
+    call_id: str
+    linkedid: str
+    agent: str
+    agent_interface: str
+    agent_name: str
+    service: str
+    service_name: str
+    queue: str
+    caller_num: str
+    caller_name: str
+    entered_at: str
+    answered_at: str
+    wait_s: float | None
+    ivr: IvrInfo | None
+    customer: CustomerInfo | None
+    script_id: str | None
+    script_version: int | None
+    created_at: str
+
+
+class CallEvent(msgspec.Struct, kw_only=True):
+    """``centralita/<pbx>/calls/<event>``: one step of a queue call's life."""
+
+    schema: Literal["centralita.call-event/1"] = CALL_EVENT_SCHEMA
+    event: CallEventKind
+    pbx: str
+    call_id: str
+    linkedid: str
+    service: str
+    queue: str
+    caller_num: str
+    at: str
+    wait_s: float | None = None
+    agent: str = ""
+    agent_name: str = ""
+    outcome: str | None = None
+
+
+class Status(msgspec.Struct, kw_only=True):
+    """``centralita/<pbx>/status`` (retained): ``online`` or ``offline`` (the will)."""
+
+    status: Literal["online", "offline"]
+
+
+def payload_schemas() -> dict[str, Any]:
+    """JSON schemas of every payload, keyed by topic pattern (published in docs/mqtt.md)."""
+    _, defs = msgspec.json.schema_components(
+        [ScreenPop, CallEvent, Status], ref_template="#/$defs/{name}"
+    )
+    return {"$defs": defs}
+
+
+# ------------------------------------------------------------------------ identifiers
+_UNSAFE = re.compile(r"[^a-z0-9_]+")
+
+
+def agent_id(interface: str) -> str:
+    """A stable, topic-safe agent id from a member interface.
+
+    ``Local/agent1@lab-agents`` (or ``.../n``) → ``agent1``; ``SIP/2001`` → ``sip-2001``;
+    ``PJSIP/ana.perez`` → ``pjsip-ana-perez``. Lower case, only ``[a-z0-9_-]``.
+    """
+    tech, _, resource = interface.partition("/")
+    if not resource:
+        raw = tech
+    elif tech.lower() == "local":
+        raw = resource.split("@", 1)[0]
+    else:
+        raw = f"{tech}-{resource.split('/', 1)[0]}"
+    return _UNSAFE.sub("-", raw.lower()).strip("-") or "unknown"
+
+
+def mask(number: str) -> str:
+    """Mask a phone number for logs: all but the last 3 digits."""
+    return "*" * max(len(number) - 3, 0) + number[-3:] if len(number) > 3 else "*" * len(number)
+
+
+# ---------------------------------------------------------------------- collaborators
+class ServiceInfo(msgspec.Struct, frozen=True):
+    """Name and script of a service, resolved once per service key."""
+
+    name: str
+    script_id: str | None
+    script_version: int | None
+
+
+ServiceResolver = Callable[[str], ServiceInfo]
+CustomerLookup = Callable[[str, str], Coroutine[Any, Any, CustomerInfo | None]]
+"""``(kind, value) -> record``: ``kind`` is ``"contract"`` (the IVR's id) or ``"phone"``."""
+
+
+class _Routing(Protocol):
+    def service(self, key: str) -> Any: ...
+
+
+def service_resolver(routing: _Routing | None = None) -> ServiceResolver:
+    """Service name and script: the routing table's, else the script file's own."""
+    from scripts import ScriptError, load_script
+
+    cache: dict[str, ServiceInfo] = {}
+
+    def resolve(key: str) -> ServiceInfo:
+        found = cache.get(key)
+        if found is not None:
+            return found
+        name, script_id = key, key
+        if routing is not None:
+            try:
+                service = routing.service(key)
+                name, script_id = str(service.name), str(service.script)
+            except KeyError:
+                pass
+        try:
+            script = load_script(script_id)
+            info = ServiceInfo(
+                name=script.service if name == key else name,
+                script_id=script.id,
+                script_version=script.version,
+            )
+        except ScriptError:
+            info = ServiceInfo(name=name, script_id=None, script_version=None)
+        cache[key] = info
+        return info
+
+    return resolve
+
+
+def directory_lookup(directory: Any) -> CustomerLookup:
+    """Adapt an ``ivr.directory.CustomerDirectory`` to a :data:`CustomerLookup`."""
+    from ivr.events import InputKind
+    from ivr.exceptions import DirectoryUnavailableError
+
+    kinds = {"contract": InputKind.CONTRACT, "phone": InputKind.PHONE}
+
+    async def lookup(kind: str, value: str) -> CustomerInfo | None:
+        try:
+            found = await directory.lookup(kinds[kind], value)
+        except DirectoryUnavailableError as exc:
+            log.warning("customer_lookup_failed", reason=str(exc))
+            return None
+        if found is None:
+            return None
+        return CustomerInfo(
+            contract=found.contract,
+            name=found.name,
+            segment=found.segment,
+            phone=found.phone,
+            ci=found.ci,
+            services=list(found.services),
+            address=found.address,
+            notes=found.notes,
+            source="ivr" if kind == "contract" else "caller_number",
+        )
+
+    return lookup
+
+
+# ------------------------------------------------------------------------- local bus
+@dataclass(frozen=True)
+class Delivery:
+    """One message as the in-process bus hands it out (``body`` is the MQTT payload)."""
+
+    kind: Literal["screenpop", "call", "interaction"]
+    topic: str
+    body: bytes
+    agent: str = ""
+    call_id: str = ""
+
+
+class LocalBus:
+    """In-process fan-out of published messages (the console listens here).
+
+    Each listener has a bounded queue; a slow listener loses its oldest messages, never
+    slows the publisher. The last pops per agent are kept for a console that (re)loads.
+    """
+
+    def __init__(self, recent_per_agent: int = 20, listener_queue: int = 256) -> None:
+        self._listeners: set[asyncio.Queue[Delivery]] = set()
+        self._recent: dict[str, deque[Delivery]] = {}
+        self._recent_per_agent = recent_per_agent
+        self._listener_queue = listener_queue
+
+    def deliver(self, item: Delivery) -> None:
+        """Hand a message to every listener (never blocks)."""
+        if item.kind == "screenpop":
+            ring = self._recent.setdefault(item.agent, deque(maxlen=self._recent_per_agent))
+            ring.append(item)
+        for queue in self._listeners:
+            if queue.full():
+                queue.get_nowait()
+            queue.put_nowait(item)
+
+    def recent_pops(self, agent: str | None = None) -> list[Delivery]:
+        """Recent pops of one agent (``None``: every agent), oldest first."""
+        if agent is not None:
+            return list(self._recent.get(agent, ()))
+        return [d for ring in self._recent.values() for d in ring]
+
+    def pop_for_call(self, call_id: str) -> Delivery | None:
+        """The most recent pop of a call, if still kept."""
+        for ring in self._recent.values():
+            for item in reversed(ring):
+                if item.call_id == call_id:
+                    return item
+        return None
+
+    @contextlib.asynccontextmanager
+    async def listen(self) -> AsyncIterator[asyncio.Queue[Delivery]]:
+        """A queue receiving every message from now on, while the context lasts."""
+        queue: asyncio.Queue[Delivery] = asyncio.Queue(self._listener_queue)
+        self._listeners.add(queue)
+        try:
+            yield queue
+        finally:
+            self._listeners.discard(queue)
+
+
+# ------------------------------------------------------------------------ publisher
+@dataclass
+class PublisherStats:
+    """Counters for /metrics and tests."""
+
+    published: int = 0
+    pops: int = 0
+    dropped_stale: int = 0
+    dropped_overflow: int = 0
+    connects: int = 0
+    connected: bool = False
+
+
+@dataclass
+class _Outbound:
+    topic: str
+    body: bytes
+    created: float  # time.monotonic() at handle()
+    max_age_s: float
+
+
+@dataclass
+class _PopDraft:
+    pop: ScreenPop
+    created: float
+    lookup: tuple[str, str] | None
+
+
+@dataclass
+class _Settings:
+    buffer_size: int
+    pop_max_age_s: float
+    event_max_age_s: float
+    customer_timeout_s: float
+    publish_timeout_s: float
+    backoff_s: tuple[float, float] = (0.5, 15.0)
+
+
+class ScreenPopPublisher:
+    """EffectSink that publishes screen-pops and call events; ``run()`` is its task."""
+
+    def __init__(
+        self,
+        pbx_id: str,
+        host: str | None = "127.0.0.1",
+        port: int = 1883,
+        *,
+        services: ServiceResolver | None = None,
+        customer_lookup: CustomerLookup | None = None,
+        bus: LocalBus | None = None,
+        buffer_size: int = 1000,
+        pop_max_age_s: float = 30.0,
+        event_max_age_s: float = 300.0,
+        customer_timeout_s: float = 0.3,
+        publish_timeout_s: float = 5.0,
+        backoff_s: tuple[float, float] = (0.5, 15.0),
+        client_id: str | None = None,
+        username: str | None = None,
+        password: str | None = None,
+    ) -> None:
+        self.pbx_id = pbx_id
+        self.host = host
+        self.port = port
+        self.bus = bus if bus is not None else LocalBus()
+        self.stats = PublisherStats()
+        self.prefix = f"centralita/{pbx_id}"
+        self._services = services if services is not None else service_resolver()
+        self._lookup = customer_lookup
+        self._cfg = _Settings(
+            buffer_size,
+            pop_max_age_s,
+            event_max_age_s,
+            customer_timeout_s,
+            publish_timeout_s,
+            backoff_s,
+        )
+        self._client_id = client_id or f"centralita-{pbx_id}"
+        self._auth = (username, password)
+        self._inbox: deque[_PopDraft | _Outbound | tuple[str, str, str]] = deque()
+        self._inbox_ready = asyncio.Event()
+        self._outbound: deque[_Outbound] = deque()
+        self._outbound_ready = asyncio.Event()
+        self._lookups: dict[str, asyncio.Task[CustomerInfo | None]] = {}
+        self._tasks: set[asyncio.Task[None]] = set()
+        self._enc = msgspec.json.Encoder()
+
+    # ---------------------------------------------------------------- ingest side
+    def handle(self, effect: Effect) -> None:
+        """Take one tracker effect: build the message and enqueue it (never blocks)."""
+        now = time.monotonic()
+        if isinstance(effect, CallAnswered):
+            pop = self._pop(effect)
+            self._put(_PopDraft(pop, now, self._lookup_key(effect.call)))
+            self._put_event("answered", effect.call, now, agent=pop.agent)
+        elif isinstance(effect, CallJoined):
+            if len(effect.call.entries) == 1:
+                self._put_event("joined", effect.call, now)
+                key = self._lookup_key(effect.call)
+                if key is not None:
+                    self._put((effect.call.uniqueid, *key))
+        elif isinstance(effect, CallFinished):
+            call = effect.call
+            if not call.answered:
+                self._put_event("abandoned", call, now)
+            self._put_event("ended", call, now)
+            self._put((call.uniqueid, "", ""))  # forget its lookup
+
+    def publish_interaction(self, body: bytes) -> None:
+        """Enqueue an interaction record for ``centralita/<pbx>/interactions``."""
+        item = _Outbound(
+            f"{self.prefix}/interactions", body, time.monotonic(), self._cfg.event_max_age_s
+        )
+        self.bus.deliver(Delivery("interaction", item.topic, body))
+        self._put(item)
+
+    def _put(self, item: _PopDraft | _Outbound | tuple[str, str, str]) -> None:
+        if len(self._inbox) >= self._cfg.buffer_size:
+            self._inbox.popleft()
+            self.stats.dropped_overflow += 1
+        self._inbox.append(item)
+        self._inbox_ready.set()
+
+    def _put_event(
+        self, kind: CallEventKind, call: CallRecord, now: float, *, agent: str = ""
+    ) -> None:
+        event = CallEvent(
+            event=kind,
+            pbx=self.pbx_id,
+            call_id=call.uniqueid,
+            linkedid=call.linkedid,
+            service=call.service,
+            queue=call.queue,
+            caller_num=call.caller_num,
+            at=iso_utc(call.ended_at if kind in ("ended", "abandoned") else None)
+            or iso_utc(call.answered_at if kind == "answered" else call.entered_at),
+            wait_s=call.wait_s if kind != "joined" else None,
+            agent=agent,
+            agent_name=call.agent_name if agent else "",
+            outcome=call.outcome if kind in ("ended", "abandoned") else None,
+        )
+        topic = f"{self.prefix}/calls/{kind}"
+        self._put(_Outbound(topic, self._enc.encode(event), now, self._cfg.event_max_age_s))
+
+    def _lookup_key(self, call: CallRecord) -> tuple[str, str] | None:
+        if self._lookup is None:
+            return None
+        contract = (call.ivr or {}).get("customer", "")
+        if contract:
+            return ("contract", contract)
+        digits = "".join(ch for ch in call.caller_num if ch.isdigit())
+        return ("phone", digits) if digits else None
+
+    def _pop(self, effect: CallAnswered) -> ScreenPop:
+        call = effect.call
+        service = self._services(call.service)
+        ivr = None
+        if call.ivr is not None:
+            f = call.ivr
+            ivr = IvrInfo(
+                result=f.get("result", ""),
+                input=f.get("input", ""),
+                customer=f.get("customer", ""),
+                segment=f.get("segment", ""),
+                priority=f.get("priority", ""),
+                fields=dict(f),
+            )
+        return ScreenPop(
+            pbx=self.pbx_id,
+            call_id=call.uniqueid,
+            linkedid=call.linkedid,
+            agent=agent_id(effect.agent_interface),
+            agent_interface=effect.agent_interface,
+            agent_name=effect.agent_name,
+            service=call.service,
+            service_name=service.name,
+            queue=effect.queue,
+            caller_num=call.caller_num,
+            caller_name=call.caller_name,
+            entered_at=iso_utc(call.entered_at),
+            answered_at=iso_utc(call.answered_at),
+            wait_s=call.wait_s,
+            ivr=ivr,
+            customer=None,
+            script_id=service.script_id,
+            script_version=service.script_version,
+            created_at=iso_utc(time.time()),
+        )
+
+    # ---------------------------------------------------------------- async side
+    async def run(self) -> None:
+        """Prepare messages and keep the broker connection until cancelled."""
+        async with asyncio.TaskGroup() as group:
+            group.create_task(self._prepare_loop())
+            if self.host is not None:
+                group.create_task(self._connection_loop())
+
+    async def _prepare_loop(self) -> None:
+        try:
+            while True:
+                await self._inbox_ready.wait()
+                self._inbox_ready.clear()
+                while self._inbox:
+                    item = self._inbox.popleft()
+                    if isinstance(item, _Outbound):
+                        self._emit(item, "call")
+                    elif isinstance(item, _PopDraft):
+                        self._prepare_pop(item)
+                    else:
+                        self._prefetch(*item)
+        finally:
+            for task in (*self._tasks, *self._lookups.values()):
+                task.cancel()
+
+    def _prefetch(self, call_id: str, kind: str, value: str) -> None:
+        if not kind:  # the call ended: a pop still waiting keeps its own reference
+            self._lookups.pop(call_id, None)
+            return
+        if self._lookup is not None and call_id not in self._lookups:
+            self._lookups[call_id] = asyncio.create_task(self._lookup(kind, value))
+            while len(self._lookups) > self._cfg.buffer_size:
+                self._lookups.pop(next(iter(self._lookups))).cancel()
+
+    def _prepare_pop(self, draft: _PopDraft) -> None:
+        if draft.lookup is None:
+            self._emit_pop(draft)
+            return
+        call_id = draft.pop.call_id
+        if call_id not in self._lookups:
+            self._prefetch(call_id, *draft.lookup)
+        task = self._lookups[call_id]
+        if task.done():
+            self._emit_pop(draft, task)
+            return
+        waiter = asyncio.create_task(self._await_customer(draft, task))
+        self._tasks.add(waiter)
+        waiter.add_done_callback(self._tasks.discard)
+
+    async def _await_customer(
+        self, draft: _PopDraft, task: asyncio.Task[CustomerInfo | None]
+    ) -> None:
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(asyncio.shield(task), self._cfg.customer_timeout_s)
+        self._emit_pop(draft, task if task.done() else None)
+
+    def _emit_pop(
+        self, draft: _PopDraft, task: asyncio.Task[CustomerInfo | None] | None = None
+    ) -> None:
+        pop = draft.pop
+        if task is not None and not task.cancelled():
+            error = task.exception()
+            if error is None:
+                pop.customer = task.result()
+            else:
+                log.warning("customer_lookup_failed", uniqueid=pop.call_id, reason=repr(error))
+        topic = f"{self.prefix}/agents/{pop.agent}/screenpop"
+        item = _Outbound(topic, self._enc.encode(pop), draft.created, self._cfg.pop_max_age_s)
+        self.stats.pops += 1
+        self._emit(item, "screenpop", agent=pop.agent, call_id=pop.call_id)
+
+    def _emit(self, item: _Outbound, kind: Literal["screenpop", "call"], **kw: str) -> None:
+        self.bus.deliver(Delivery(kind, item.topic, item.body, **kw))
+        if self.host is None:
+            return
+        if len(self._outbound) >= self._cfg.buffer_size:
+            self._outbound.popleft()
+            self.stats.dropped_overflow += 1
+        self._outbound.append(item)
+        self._outbound_ready.set()
+
+    async def _connection_loop(self) -> None:
+        """aiomqtt's reconnection recipe: connect, serve, on MqttError back off and retry."""
+        assert self.host is not None
+        low, high = self._cfg.backoff_s
+        delay, healthy = low, True
+        while True:
+            connects = self.stats.connects
+            try:
+                await self._session()
+            except aiomqtt.MqttError as exc:
+                if self.stats.connects != connects:  # it was up: this is a new failure
+                    delay, healthy = low, True
+                if healthy:
+                    log.error(
+                        "mqtt_connection_failed", host=self.host, port=self.port, reason=str(exc)
+                    )
+                    healthy = False
+                else:
+                    log.debug("mqtt_reconnect_failed", reason=str(exc), retry_in_s=delay)
+            await asyncio.sleep(delay)
+            delay = min(delay * 2, high)
+
+    async def _session(self) -> None:
+        assert self.host is not None
+        status = f"{self.prefix}/status"
+        offline = self._enc.encode(Status(status="offline"))
+        client = aiomqtt.Client(
+            self.host,
+            self.port,
+            identifier=self._client_id,
+            username=self._auth[0],
+            password=self._auth[1],
+            will=aiomqtt.Will(status, offline, 1, True),
+            timeout=self._cfg.publish_timeout_s,
+            keepalive=15,
+        )
+        async with client:
+            await client.publish(status, self._enc.encode(Status(status="online")), 1, True)
+            self.stats.connected = True
+            self.stats.connects += 1
+            log.info("mqtt_connected", host=self.host, port=self.port)
+            watch = asyncio.create_task(self._watch(client))
+            try:
+                await self._drain(watch, client)
+            finally:
+                self.stats.connected = False
+                if not watch.done():  # a stop, not a broken link: say offline ourselves
+                    watch.cancel()
+                    with contextlib.suppress(aiomqtt.MqttError, TimeoutError):
+                        await client.publish(status, offline, 1, True, timeout=1.0)
+
+    @staticmethod
+    async def _watch(client: aiomqtt.Client) -> None:
+        """Ends (with MqttError) when the connection drops: aiomqtt raises in ``messages``."""
+        async for _ in client.messages:
+            pass
+
+    async def _drain(self, watch: asyncio.Task[None], client: aiomqtt.Client) -> None:
+        """Send the buffer in order, QoS 1, dropping what is no longer fresh."""
+        while True:
+            while self._outbound:
+                item = self._outbound[0]
+                if time.monotonic() - item.created > item.max_age_s:
+                    self._outbound.popleft()
+                    self.stats.dropped_stale += 1
+                    log.debug("mqtt_message_dropped", topic=item.topic, reason="stale")
+                    continue
+                await client.publish(item.topic, item.body, 1)
+                if self._outbound and self._outbound[0] is item:
+                    self._outbound.popleft()
+                self.stats.published += 1
+            self._outbound_ready.clear()
+            ready = asyncio.ensure_future(self._outbound_ready.wait())
+            try:
+                await asyncio.wait({ready, watch}, return_when=asyncio.FIRST_COMPLETED)
+            finally:
+                ready.cancel()
+            if watch.done():
+                watch.result()  # raises the MqttError that ended it
+                raise aiomqtt.MqttError("disconnected from the broker")
+
+    def buffered(self) -> int:
+        """Messages waiting for the broker."""
+        return len(self._outbound)
+
+    def counters(self) -> Mapping[str, int]:
+        """Counters by name (for /metrics)."""
+        s = self.stats
+        return {
+            "published": s.published,
+            "pops": s.pops,
+            "dropped_stale": s.dropped_stale,
+            "dropped_overflow": s.dropped_overflow,
+            "connects": s.connects,
+            "buffered": len(self._outbound),
+        }

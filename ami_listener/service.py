@@ -1,0 +1,192 @@
+"""The listener service: AMI client → one ordered consumer → pipeline → batched writer.
+
+Nothing on the read path waits for the database or the broker: the protocol hands each
+message to an unbounded queue (``put_nowait``); one consumer feeds the pipeline in order;
+a writer task drains the pipeline's buffer in batches. When the database is down the
+writer keeps the batch, retries with backoff and logs once on the healthy → failing
+transition; the read loop never notices. If the outage lasts so long that the buffer
+passes ``max_buffered_events``, the oldest *log rows* are dropped (and counted) — finished
+call records are never dropped.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import time
+from collections.abc import Iterable
+from dataclasses import dataclass
+
+import structlog
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from ami_listener.client import DEFAULT_EVENTS, AmiClient
+from ami_listener.pipeline import EffectSink, Pipeline
+from ami_listener.protocol import AmiMessage, MalformedFrame
+from ami_listener.store import write_batch
+from ami_listener.tracker import CallTracker
+
+log = structlog.get_logger(__name__)
+
+
+@dataclass(frozen=True)
+class AmiSettings:
+    """Where and how to reach Asterisk's AMI."""
+
+    host: str = "127.0.0.1"
+    port: int = 5038
+    username: str = "centralita"
+    secret: str = ""
+    events: str = DEFAULT_EVENTS
+    ping_interval_s: float = 10.0
+    ping_timeout_s: float = 5.0
+    backoff_initial_s: float = 1.0
+    backoff_max_s: float = 30.0
+
+    def __repr__(self) -> str:  # never show the secret
+        return f"AmiSettings(host={self.host!r}, port={self.port}, username={self.username!r})"
+
+
+@dataclass
+class WriterStats:
+    """Batched writer counters."""
+
+    batches: int = 0
+    events_written: int = 0
+    calls_written: int = 0
+    failures: int = 0
+    events_dropped: int = 0
+
+
+class ListenerService:
+    """Runs the AMI client, the consumer and the writer for one PBX."""
+
+    def __init__(
+        self,
+        ami: AmiSettings,
+        engine: AsyncEngine,
+        tracker: CallTracker,
+        sinks: Iterable[EffectSink] = (),
+        *,
+        batch_events: int = 2000,
+        flush_interval_s: float = 0.2,
+        max_buffered_events: int = 500_000,
+        retry_max_s: float = 5.0,
+    ) -> None:
+        self.ami = ami
+        self.engine = engine
+        self.tracker = tracker
+        self.pipeline = Pipeline(tracker, sinks=sinks)
+        self.queue: asyncio.Queue[tuple[AmiMessage | MalformedFrame, float]] = asyncio.Queue()
+        self.batch_events = batch_events
+        self.flush_interval_s = flush_interval_s
+        self.max_buffered_events = max_buffered_events
+        self.retry_max_s = retry_max_s
+        self.writer_stats = WriterStats()
+        self.client = AmiClient(
+            host=ami.host,
+            port=ami.port,
+            username=ami.username,
+            secret=ami.secret,
+            on_message=self._enqueue,
+            events=ami.events,
+            ping_interval_s=ami.ping_interval_s,
+            ping_timeout_s=ami.ping_timeout_s,
+            backoff_initial_s=ami.backoff_initial_s,
+            backoff_max_s=ami.backoff_max_s,
+        )
+        self._wake = asyncio.Event()
+        self._db_failing = False
+        self._inflight = False
+        self.idle = asyncio.Event()
+
+    def _enqueue(self, item: AmiMessage | MalformedFrame, received_at: float) -> None:
+        self.queue.put_nowait((item, received_at))
+
+    @property
+    def lag(self) -> int:
+        """Messages received but not processed yet."""
+        return self.queue.qsize()
+
+    @property
+    def buffered(self) -> int:
+        """Rows produced but not stored yet."""
+        return len(self.pipeline.buffer)
+
+    async def run(self) -> None:
+        """Run until cancelled; a crash of one task ends the others (TaskGroup)."""
+        await self.client.start()
+        try:
+            async with asyncio.TaskGroup() as group:
+                group.create_task(self._consume(), name="ami-consumer")
+                group.create_task(self._write_loop(), name="store-writer")
+        finally:
+            await self.client.stop()
+
+    async def _consume(self) -> None:
+        pipeline = self.pipeline
+        queue = self.queue
+        while True:
+            if queue.empty():
+                self.idle.set()
+            item, received_at = await queue.get()
+            self.idle.clear()
+            if isinstance(item, MalformedFrame):
+                pipeline.malformed(item)
+            else:
+                pipeline.feed(item, received_at)
+            if len(pipeline.buffer.events) >= self.batch_events:
+                self._wake.set()
+
+    async def _write_loop(self) -> None:
+        buffer = self.pipeline.buffer
+        delay = 0.2
+        while True:
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._wake.wait(), self.flush_interval_s)
+            self._wake.clear()
+            while len(buffer):
+                events, calls = buffer.take(self.batch_events)
+                self._inflight = True
+                try:
+                    await write_batch(self.engine, events, calls)
+                except Exception as exc:  # the database is down: keep, retry, never block
+                    buffer.put_back(events, calls)
+                    self.writer_stats.failures += 1
+                    self._inflight = False
+                    self._trim()
+                    if not self._db_failing:
+                        log.error("store_write_failed", reason=str(exc)[:200], buffered=len(buffer))
+                        self._db_failing = True
+                    else:
+                        log.debug("store_write_retried", reason=str(exc)[:200])
+                    await asyncio.sleep(delay)
+                    delay = min(self.retry_max_s, delay * 2)
+                    continue
+                self._inflight = False
+                delay = 0.2
+                if self._db_failing:
+                    log.info("store_write_restored", buffered=len(buffer))
+                    self._db_failing = False
+                self.writer_stats.batches += 1
+                self.writer_stats.events_written += len(events)
+                self.writer_stats.calls_written += len(calls)
+
+    def _trim(self) -> None:
+        events = self.pipeline.buffer.events
+        excess = len(events) - self.max_buffered_events
+        if excess > 0:
+            for _ in range(excess):
+                events.popleft()
+            self.writer_stats.events_dropped += excess
+            log.error("event_log_rows_dropped", count=excess, reason="database down too long")
+
+    async def drain(self, timeout_s: float = 30.0) -> None:
+        """Wait until everything received so far is processed and stored (tests, shutdown)."""
+        deadline = time.monotonic() + timeout_s
+        while time.monotonic() < deadline:
+            if self.queue.empty() and not len(self.pipeline.buffer) and not self._inflight:
+                return
+            self._wake.set()
+            await asyncio.sleep(0.02)
+        raise TimeoutError("listener did not drain in time")
