@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+import logging
+from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
 import pytest
@@ -55,3 +56,13 @@ async def any_engine(db_url: str) -> AsyncIterator[AsyncEngine]:
     await create_schema(eng)
     yield eng
     await eng.dispose()
+
+
+@pytest.fixture(autouse=True)
+def _restore_logging() -> Iterator[None]:
+    """The CLI configures logging on the captured stderr: put the handlers back after."""
+    root = logging.getLogger()
+    saved, level = root.handlers[:], root.level
+    yield
+    root.handlers[:] = saved
+    root.setLevel(level)
