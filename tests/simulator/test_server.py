@@ -5,11 +5,13 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator
+from pathlib import Path
 
 import pytest
 
 from simulator.config import lab_config
 from simulator.runner import Simulator
+from simulator.truth import read_truth
 from tests.simulator.amiclient import AmiTestClient
 from tests.simulator.helpers import mismatches, track
 
@@ -256,3 +258,19 @@ async def test_unreachable_fastagi_falls_back_to_the_default_queue() -> None:
         truth = await sim.run()
     services = {s.exten: s.queue for s in lab_config().services}
     assert all(c.queues[0] == services[c.service] for c in truth.queue_calls())
+
+
+def test_cli_run_writes_queue_log_and_truth(tmp_path: Path) -> None:
+    from centralita.cli import main
+
+    qlog, truth_file = tmp_path / "queue_log", tmp_path / "truth.json"
+    code = main(
+        ["simulator", "run", "--calls", "15", "--seed", "4", "--speed", "0", "--dialect", "11",
+         "--queue-log", str(qlog), "--truth", str(truth_file)]
+    )  # fmt: skip
+    assert code == 0
+    truth = read_truth(truth_file)
+    assert len(truth.calls) == 15
+    assert truth.dialect == "11"
+    lines = qlog.read_text().splitlines()
+    assert sum("|ENTERQUEUE|" in line for line in lines) >= 15
