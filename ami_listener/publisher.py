@@ -442,7 +442,6 @@ class ScreenPopPublisher:
 
     def _pop(self, effect: CallAnswered) -> ScreenPop:
         call = effect.call
-        service = self._services(call.service)
         ivr = None
         if call.ivr is not None:
             f = call.ivr
@@ -462,7 +461,7 @@ class ScreenPopPublisher:
             agent_interface=effect.agent_interface,
             agent_name=effect.agent_name,
             service=call.service,
-            service_name=service.name,
+            service_name=call.service,
             queue=effect.queue,
             caller_num=call.caller_num,
             caller_name=call.caller_name,
@@ -471,8 +470,8 @@ class ScreenPopPublisher:
             wait_s=call.wait_s,
             ivr=ivr,
             customer=None,
-            script_id=service.script_id,
-            script_version=service.script_version,
+            script_id=None,
+            script_version=None,
             created_at=iso_utc(time.time()),
         )
 
@@ -511,6 +510,10 @@ class ScreenPopPublisher:
                 self._lookups.pop(next(iter(self._lookups))).cancel()
 
     def _prepare_pop(self, draft: _PopDraft) -> None:
+        pop = draft.pop
+        service = self._services(pop.service)  # may read the script file once: not on ingest
+        pop.service_name, pop.script_id = service.name, service.script_id
+        pop.script_version = service.script_version
         if draft.lookup is None:
             self._emit_pop(draft)
             return

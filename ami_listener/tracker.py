@@ -245,7 +245,7 @@ class CallTracker:
                 return self._varset(event, ts)
             case BlindTransfer():
                 live = self.calls.get(event.transferee_uniqueid)
-                if live is not None and event.result == "Success":
+                if live is not None and event.result == "Success" and live.record.answered_at:
                     live.record.transferred = True
                 return []
             case UserEvent():
@@ -409,7 +409,7 @@ class CallTracker:
         live = self.calls.get(event.uniqueid) if event.uniqueid else None
         if live is None:
             live = self._find_answered(event.queue, event.agent_interface)
-        if live is None or live.completed:
+        if live is None or live.completed or live.entry.answered_at is None:
             return []
         live.completed = True
         live.last_activity = ts
