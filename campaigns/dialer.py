@@ -39,8 +39,14 @@ from campaigns.ports import (
     Originator,
     PopSink,
 )
-from campaigns.scheduler import RetryPolicy, finished, plan, statuses
-from campaigns.window import CallingHours, campaign_window, may_call, window_over
+from campaigns.scheduler import RetryPolicy, earliest_retry, finished, plan, statuses
+from campaigns.window import (
+    CallingHours,
+    campaign_window,
+    may_call,
+    next_opening,
+    window_over,
+)
 
 log = structlog.get_logger(__name__)
 
@@ -104,12 +110,16 @@ class Dialer:
         self.action_prefix = f"cc-campana-{month}"
         self.placed = 0
         self.done = False
+        self.next_due: datetime | None = None
+        """After a step: when a call may next become possible without any event (the next
+        opening of calling hours, or the first retry); None when only an event can help."""
         self._out: dict[int, _Out] = {}
         self._by_uniqueid: dict[str, int] = {}
         self._lock = asyncio.Lock()
         self._wake = asyncio.Event()
         self._recovered = False
         self._campaign_id: int | None = None
+        self._customers: list[Customer] = []
 
     # ------------------------------------------------------------------ queries
     def calls_out(self, queue: str | None = None) -> int:
@@ -172,11 +182,13 @@ class Dialer:
             if not self._recovered:
                 await self.recover()
             now = self.clock()
+            self.next_due = None
             await self._expire(now)
             if window_over(now, self.window, self.settings.hours):
                 self.done = not self._out
                 return 0
             if not may_call(now, self.window, self.settings.hours):
+                self.next_due = next_opening(now, self.window, self.settings.hours)
                 return 0
             campaign = await store.get_campaign(self.engine, self.month)
             if campaign.status != "active":
@@ -187,7 +199,10 @@ class Dialer:
             }
             if not any(free.values()) and self._out:
                 return 0
-            state = await store.load_state(self.engine, self.month)
+            assert self._campaign_id is not None
+            if len(self._customers) != await store.count_customers(self.engine, self._campaign_id):
+                self._customers = (await store.load_state(self.engine, self.month)).customers
+            state = await store.load_state(self.engine, self.month, self._customers)
             calls = plan(
                 state.customers,
                 state.attempts,
@@ -197,18 +212,23 @@ class Dialer:
                 free=free,
                 queue_of=self.settings.queues,
             )
-            if not calls and not self._out:
+            if not calls:
                 found = statuses(
                     state.customers, state.attempts, state.blocklist, self.settings.retry, now
                 )
-                self.done = finished(found)
+                self.done = not self._out and finished(found)
+                if any(free.values()):
+                    self.next_due = earliest_retry(found)
+            placed = 0
             for call in calls:
-                await self._place(call.customer, call.phone, call.attempt_no, call.queue, now)
-            return len(calls)
+                placed += await self._place(
+                    call.customer, call.phone, call.attempt_no, call.queue, now
+                )
+            return placed
 
     async def _place(
         self, customer: Customer, phone: str, attempt_no: int, queue: str, now: datetime
-    ) -> None:
+    ) -> bool:
         assert self._campaign_id is not None
         attempt_id, action_id = await store.add_attempt(
             self.engine,
@@ -251,7 +271,7 @@ class Dialer:
                 contract=customer.contract,
                 reason=str(exc),
             )
-            return
+            return False
         self.placed += 1
         log.info(
             "campaign_call_placed",
@@ -261,6 +281,7 @@ class Dialer:
             queue=queue,
             attempt_no=attempt_no,
         )
+        return True
 
     async def _expire(self, now: datetime) -> None:
         limit = timedelta(seconds=self.settings.ring_timeout_s + self.settings.result_grace_s)

@@ -298,9 +298,8 @@ async def import_dnc(engine: AsyncEngine, path: Path, *, now_ms: int) -> tuple[i
             entries.setdefault(("contract", item.contract), item.reason)
     await create_schema(engine)
     async with engine.begin() as conn:
-        existing = set(
-            (await conn.execute(sa.select(do_not_call.c.kind, do_not_call.c.value))).tuples()
-        )
+        rows = await conn.execute(sa.select(do_not_call.c.kind, do_not_call.c.value))
+        existing = {(str(kind), str(value)) for kind, value in rows}
         new = [
             {"kind": k, "value": v, "reason": r, "added_ms": now_ms}
             for (k, v), r in entries.items()

@@ -41,7 +41,8 @@ class RetryPolicy:
 
     def spacing(self, outcome: str) -> timedelta:
         """Minimum time after an attempt with `outcome` before the next one."""
-        return timedelta(seconds=self.spacing_s.get(outcome, DEFAULT_SPACING_S["failed"]))
+        default = DEFAULT_SPACING_S.get(outcome, DEFAULT_SPACING_S["failed"])
+        return timedelta(seconds=self.spacing_s.get(outcome, default))
 
 
 FinalReason = Literal["reached", "paid", "dnc", "max_attempts", "no_phone"]

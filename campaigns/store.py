@@ -164,26 +164,28 @@ async def load_attempts(conn: AsyncConnection, campaign_id: int) -> dict[str, li
     return dict(out)
 
 
-async def load_state(engine: AsyncEngine, month: str) -> CampaignState:
-    """Load one campaign whole (a few hundred to a few thousand customers)."""
+async def load_state(
+    engine: AsyncEngine, month: str, customers: list[Customer] | None = None
+) -> CampaignState:
+    """Load one campaign whole; pass `customers` to reuse an already loaded list."""
     found = await get_campaign(engine, month)
     window = campaign_window(month)
     async with engine.connect() as conn:
-        customers = await load_customers(conn, found.campaign_id)
+        if customers is None:
+            customers = await load_customers(conn, found.campaign_id)
         tried = await load_attempts(conn, found.campaign_id)
         dnc = (await conn.execute(sa.select(do_not_call.c.kind, do_not_call.c.value))).all()
-        contracts = [c.contract for c in customers]
-        paid: dict[str, list[date]] = defaultdict(list)
-        for start in range(0, len(contracts), 500):
-            rows = await conn.execute(
-                sa.select(payments.c.contract, payments.c.paid_on).where(
-                    payments.c.contract.in_(contracts[start : start + 500])
-                )
+        rows = await conn.execute(
+            sa.select(payments.c.contract, payments.c.paid_on).where(
+                payments.c.paid_on >= window.first_day.isoformat(),
+                payments.c.paid_on <= window.last_day.isoformat(),
             )
-            for contract, paid_on in rows:
-                day = date.fromisoformat(paid_on)
-                if window.contains(day):
-                    paid[contract].append(day)
+        )
+        listed = {c.contract for c in customers}
+        paid: dict[str, list[date]] = defaultdict(list)
+        for contract, paid_on in rows:
+            if contract in listed:
+                paid[contract].append(date.fromisoformat(paid_on))
     blocklist = Blocklist(
         dnc_phones=frozenset(v for k, v in dnc if k == "phone"),
         dnc_contracts=frozenset(v for k, v in dnc if k == "contract"),
@@ -192,6 +194,17 @@ async def load_state(engine: AsyncEngine, month: str) -> CampaignState:
     return CampaignState(
         found, customers, tried, blocklist, {k: sorted(v) for k, v in paid.items()}
     )
+
+
+async def count_customers(engine: AsyncEngine, campaign_id: int) -> int:
+    """How many customers the campaign list has (to notice a later import)."""
+    async with engine.connect() as conn:
+        found = await conn.scalar(
+            sa.select(sa.func.count())
+            .select_from(customers_in_list)
+            .where(customers_in_list.c.campaign_id == campaign_id)
+        )
+    return int(found or 0)
 
 
 async def add_attempt(
