@@ -35,12 +35,15 @@ def register(subparsers: argparse._SubParsersAction[Any]) -> None:
 
     p = subparsers.add_parser("demo", help="simulated PBX + daemon + console on localhost")
     p.add_argument("--dir", metavar="DIR", default=".", help="where to write the demo database")
-    p.add_argument("--capture", metavar="FILE", help="serve this AMI capture instead")
+    p.add_argument(
+        "--capture", metavar="FILE", help='replay this AMI capture (or "bundled") instead'
+    )
     p.add_argument("--calls", type=int, default=300, help="simulated calls (default 300)")
     p.add_argument("--speed", type=float, default=60.0, help="simulation speed-up (default 60)")
     p.add_argument("--seed", type=int, default=2027)
     p.add_argument("--console-port", type=int, default=8080)
     p.add_argument("--no-console", action="store_true", help="do not serve the web console")
+    p.add_argument("--keep", action="store_true", help="keep serving the console after the run")
     p.set_defaults(func=_cmd_demo)
 
     p = subparsers.add_parser("ingest-file", help="feed a raw AMI capture through the pipeline")

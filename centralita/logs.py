@@ -41,8 +41,13 @@ def _mask_callers(
     return event_dict
 
 
-def configure_logging(*, debug: bool = False, json: bool | None = None) -> None:
-    """Configure structlog and route stdlib loggers through it. Safe to call twice."""
+def configure_logging(
+    *, debug: bool = False, json: bool | None = None, quiet: bool = False
+) -> None:
+    """Configure structlog and route stdlib loggers through it. Safe to call twice.
+
+    ``quiet`` keeps only warnings and errors (the demo's terminal shows its own summary).
+    """
     _state["debug"] = debug
     use_json = (not sys.stderr.isatty()) if json is None else json
     shared: list[Any] = [
@@ -70,6 +75,6 @@ def configure_logging(*, debug: bool = False, json: bool | None = None) -> None:
     handler.setFormatter(formatter)
     root = logging.getLogger()
     root.handlers[:] = [handler]
-    root.setLevel(logging.DEBUG if debug else logging.INFO)
-    for noisy in ("aiosqlite", "sqlalchemy.engine", "asyncio"):
+    root.setLevel(logging.DEBUG if debug else logging.WARNING if quiet else logging.INFO)
+    for noisy in ("aiosqlite", "sqlalchemy.engine", "asyncio", "alembic"):
         logging.getLogger(noisy).setLevel(logging.WARNING)
