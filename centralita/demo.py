@@ -104,16 +104,27 @@ async def print_indicator(daemon: Daemon) -> None:
     _say(render_table(report))
 
 
-async def run_demo(args: argparse.Namespace) -> int:
-    """Run the demo; returns the exit code."""
-    from centralita.logs import configure_logging
-
-    configure_logging(debug=bool(getattr(args, "debug", False)), quiet=True)
+def _prepare(args: argparse.Namespace) -> tuple[Path, bytes]:
+    """A fresh database path in the work directory, and the capture bytes if any."""
     workdir = Path(args.dir)
     workdir.mkdir(parents=True, exist_ok=True)
     db_path = workdir / "centralita-demo.db"
     for suffix in ("", "-wal", "-shm"):
         Path(f"{db_path}{suffix}").unlink(missing_ok=True)
+    data = b""
+    if args.capture == "bundled":
+        data = resources.files("simulator.data").joinpath(BUNDLED_CAPTURE).read_bytes()
+    elif args.capture:
+        data = Path(args.capture).read_bytes()
+    return db_path, data
+
+
+async def run_demo(args: argparse.Namespace) -> int:
+    """Run the demo; returns the exit code."""
+    from centralita.logs import configure_logging
+
+    configure_logging(debug=bool(getattr(args, "debug", False)), quiet=True)
+    db_path, data = await asyncio.to_thread(_prepare, args)
     secret = secrets.token_hex(12)
     os.environ["CENTRALITA_AMI_SECRET"] = secret  # the demo's own, never printed
     http_port = free_port(args.console_port)
@@ -124,10 +135,6 @@ async def run_demo(args: argparse.Namespace) -> int:
     if args.capture:
         from simulator.capture_server import CaptureServer
 
-        if args.capture == "bundled":
-            data = resources.files("simulator.data").joinpath(BUNDLED_CAPTURE).read_bytes()
-        else:
-            data = Path(args.capture).read_bytes()
         server = CaptureServer(data, secret=secret, speed=args.speed or None)
         ami_port = await server.start()
         source = f"captura {args.capture}"
