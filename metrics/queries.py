@@ -20,7 +20,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from ami_listener.schema import calls, queue_entries
 from metrics.periods import HOUR_MS, Period
-from metrics.schema import ivr_calls, ql_calls, ql_queue_entries
+from metrics.schema import HOUR_EXPR, ivr_calls, ql_calls, ql_queue_entries
 from metrics.service_level import (
     ABANDONED,
     EXIT_EMPTY,
@@ -76,8 +76,20 @@ def _period_filter(table: sa.Table, period: Period, pbx_id: str | None) -> list[
     return conds
 
 
-def _flag(cond: sa.ColumnElement[bool]) -> sa.ColumnElement[Any]:
-    return sa.func.sum(sa.case((cond, 1), else_=0))
+def _count_if(cond: sa.ColumnElement[bool]) -> sa.ColumnElement[Any]:
+    return sa.func.count().filter(cond)
+
+
+def _hour_expr(table: sa.Table, period: Period) -> tuple[sa.ColumnElement[Any], int]:
+    """(hour expression, offset to subtract for the index since the period start).
+
+    When the period starts on a whole UTC hour (every whole-hour zone, La Paz included)
+    the absolute hour ``entered_at_ms / 3600000`` is used, literally, so that SQLite and
+    PostgreSQL can read the covering index ``ix_calls_report`` in GROUP BY order.
+    """
+    if period.start_ms % HOUR_MS == 0:
+        return sa.literal_column(f"{table.name}.{HOUR_EXPR}"), period.start_ms // HOUR_MS
+    return (table.c.entered_at_ms - period.start_ms) // HOUR_MS, 0
 
 
 def bucket_query(
@@ -87,40 +99,46 @@ def bucket_query(
     by: GroupBy = "service",
     source: Source = "ami",
     pbx_id: str | None = None,
-) -> sa.Select[Any]:
-    """``SELECT key, hour, counts... GROUP BY key, hour`` for one period."""
+) -> tuple[sa.Select[Any], int]:
+    """``SELECT hour, key, counts... GROUP BY hour, key`` and the hour offset."""
     table = table_for(source, by)
     key = table.c.service if by == "service" else table.c.queue
-    hour = ((table.c.entered_at_ms - period.start_ms) // HOUR_MS).label("h")
+    hour, offset = _hour_expr(table, period)
     answered = table.c.answered_at_ms.is_not(None)
     unanswered = table.c.answered_at_ms.is_(None)
     wait = wait_expr(table, rules)
     threshold, short = _limits(rules)
     outcome = table.c.outcome
     short_col: sa.ColumnElement[Any] = (
-        _flag(sa.and_(unanswered, outcome == ABANDONED, wait < short))
+        _count_if(sa.and_(unanswered, outcome == ABANDONED, wait < short))
         if rules.short_abandon_s > 0
         else sa.literal(0)
     )
-    return (
+    if offset:
+        end_hour = period.end_ms // HOUR_MS
+        conds: list[Any] = [hour >= offset, hour < end_hour]
+        if pbx_id is not None:
+            conds.append(table.c.pbx_id == pbx_id)
+    else:
+        conds = _period_filter(table, period, pbx_id)
+    stmt = (
         sa.select(
+            hour.label("h"),
             key.label("k"),
-            hour,
             sa.func.count().label("n"),
-            _flag(answered).label("answered"),
-            _flag(sa.and_(answered, wait <= threshold)).label("within"),
-            _flag(sa.and_(unanswered, outcome == ABANDONED)).label("abandoned"),
+            sa.func.count(table.c.answered_at_ms).label("answered"),
+            _count_if(sa.and_(answered, wait <= threshold)).label("within"),
+            _count_if(sa.and_(unanswered, outcome == ABANDONED)).label("abandoned"),
             short_col.label("short"),
-            _flag(sa.and_(unanswered, outcome == TIMEOUT)).label("timeout"),
-            _flag(sa.and_(unanswered, outcome == EXIT_EMPTY)).label("exit_empty"),
-            _flag(sa.and_(unanswered, outcome == EXIT_WITH_KEY)).label("exit_key"),
-            sa.func.sum(sa.case((answered, sa.func.coalesce(table.c.wait_ms, 0)), else_=0)).label(
-                "wait_ms"
-            ),
+            _count_if(sa.and_(unanswered, outcome == TIMEOUT)).label("timeout"),
+            _count_if(sa.and_(unanswered, outcome == EXIT_EMPTY)).label("exit_empty"),
+            _count_if(sa.and_(unanswered, outcome == EXIT_WITH_KEY)).label("exit_key"),
+            sa.func.sum(table.c.wait_ms).filter(answered).label("wait_ms"),
         )
-        .where(*_period_filter(table, period, pbx_id))
-        .group_by(key, hour)
+        .where(*conds)
+        .group_by(hour, key)
     )
+    return stmt, offset
 
 
 async def fetch_buckets(
@@ -133,7 +151,8 @@ async def fetch_buckets(
     pbx_id: str | None = None,
 ) -> list[Bucket]:
     """Counts per group and hour of the period."""
-    result = await conn.execute(bucket_query(period, rules, by=by, source=source, pbx_id=pbx_id))
+    stmt, offset = bucket_query(period, rules, by=by, source=source, pbx_id=pbx_id)
+    result = await conn.execute(stmt)
     buckets: list[Bucket] = []
     for row in result:
         answered, abandoned = int(row.answered or 0), int(row.abandoned or 0)
@@ -153,7 +172,7 @@ async def fetch_buckets(
             other=int(row.n) - answered - abandoned - timeout - empty - key_exit,
             answered_wait_ms=int(row.wait_ms or 0),
         )
-        buckets.append(Bucket(str(row.k), int(row.h), counts))
+        buckets.append(Bucket(str(row.k), int(row.h) - offset, counts))
     return buckets
 
 
