@@ -36,7 +36,11 @@ SWEEP_EVERY = 1000
 
 
 class EffectSink(Protocol):
-    """Receives tracker effects; must return at once (enqueue, never await)."""
+    """Receives tracker effects; must return at once (enqueue, never await).
+
+    A sink that also has ``handle_event(event)`` receives every decoded event, in order,
+    before the tracker sees it (the campaign dialer needs ``OriginateResponse``).
+    """
 
     def handle(self, effect: Effect) -> None:
         """Take one effect."""
@@ -93,6 +97,7 @@ class Pipeline:
         self.pbx_id = tracker.pbx_id
         self.buffer = buffer if buffer is not None else WriteBuffer()
         self.sinks = list(sinks)
+        self._event_sinks = [s for s in self.sinks if callable(getattr(s, "handle_event", None))]
         self.log_events = log_events
         self.stats = PipelineStats()
         self._snapshots: dict[str, QueueSnapshot] = {}
@@ -151,6 +156,11 @@ class Pipeline:
             self.stats.rejected += 1
             log.warning("ami_event_rejected", pbx_id=self.pbx_id, reason=str(exc))
             return []
+        for observer in self._event_sinks:
+            try:
+                observer.handle_event(event)  # type: ignore[attr-defined]
+            except Exception:  # an observer must never stop ingestion
+                log.exception("event_observer_failed", observer=type(observer).__name__)
         action_id = msg.action_id
         if action_id.startswith(RESYNC_ACTION_PREFIX):
             effects = self._collect_resync(action_id, event, received_at)

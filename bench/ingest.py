@@ -1,0 +1,163 @@
+"""End-to-end ingest throughput, next to panoramisk 1.4's stock parser alone.
+
+    .venv/bin/python bench/ingest.py [--calls 2000] [--db sqlite|postgresql|URL]
+
+Builds an AMI stream with the simulator's engine (Asterisk 12+ dialect, realistic noise),
+then measures, in one run:
+  1. panoramisk's stock AMIProtocol.data_received alone (parse only, 64 KiB reads);
+  2. our AmiParser alone;
+  3. end to end: the stream served over loopback TCP → AmiClient (panoramisk Manager with
+     our protocol) → typed events → CallTracker → batched writes to the store, timed from
+     login to the last row committed.
+Prints events/s for each and the ratio end-to-end / stock parser.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import logging
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+from ami_listener.protocol import AmiMessage, AmiParser, encode_action
+from ami_listener.service import AmiSettings, ListenerService
+from ami_listener.store import create_schema, make_engine
+from ami_listener.tracker import CallTracker
+from simulator.config import lab_config
+from simulator.model import Engine
+
+CHUNK = 64 * 1024
+
+
+def build_stream(calls: int, seed: int) -> tuple[bytes, int]:
+    """AMI bytes (events only) of a seeded simulator run, and their count."""
+    engine = Engine(lab_config(calls=calls), seed)
+    events = engine.run()
+    out = bytearray()
+    count = 0
+    for headers in events:
+        out += encode_action(list(headers))
+        count += 1
+    return bytes(out), count
+
+
+def bench_stock(data: bytes) -> float:
+    """panoramisk's own protocol parsing the stream; events/s."""
+    from panoramisk.ami_protocol import AMIProtocol
+
+    class Factory:
+        save_stream = None
+        n = 0
+
+        def dispatch(self, _message: Any) -> None:
+            Factory.n += 1
+
+    proto = AMIProtocol()
+    proto.connection_made(transport=None)
+    proto.factory = Factory()
+    proto.encoding = "utf8"
+    t0 = time.perf_counter()
+    for i in range(0, len(data), CHUNK):
+        proto.data_received(data[i : i + CHUNK])
+    elapsed = time.perf_counter() - t0
+    return Factory.n / elapsed
+
+
+def bench_ours(data: bytes) -> float:
+    """Our AmiParser alone; events/s."""
+    parser = AmiParser()
+    n = 0
+    t0 = time.perf_counter()
+    for i in range(0, len(data), CHUNK):
+        for item in parser.feed(data[i : i + CHUNK]):
+            if isinstance(item, AmiMessage):
+                n += 1
+    return n / (time.perf_counter() - t0)
+
+
+class StreamServer:
+    """Minimal AMI peer: banner, Login, then the whole stream as fast as TCP takes it."""
+
+    def __init__(self, data: bytes) -> None:
+        self.data = data
+        self.login_at = 0.0
+
+    async def client(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        writer.write(b"Asterisk Call Manager/13.0.0\r\n")
+        parser = AmiParser()
+        with contextlib.suppress(ConnectionError):
+            while data := await reader.read(4096):
+                for item in parser.feed(data):
+                    if not isinstance(item, AmiMessage):
+                        continue
+                    aid = item.get("ActionID")
+                    if item.get("Action") == "Login":
+                        writer.write(encode_action([("Response", "Success"), ("ActionID", aid)]))
+                        self.login_at = time.perf_counter()
+                        view = memoryview(self.data)
+                        for i in range(0, len(view), CHUNK):
+                            writer.write(view[i : i + CHUNK])
+                            await writer.drain()
+                    elif item.get("Action") == "QueueStatus":
+                        writer.write(encode_action([("Event", "QueueStatusComplete"), ("ActionID", aid)]))
+                    else:
+                        writer.write(encode_action([("Response", "Success"), ("ActionID", aid)]))
+
+
+async def bench_end_to_end(data: bytes, n_events: int, url: str) -> tuple[float, int]:
+    """Loopback TCP → client → pipeline → store; (events/s, calls written)."""
+    engine = make_engine(url)
+    await create_schema(engine)
+    peer = StreamServer(data)
+    server = await asyncio.start_server(peer.client, "127.0.0.1", 0)
+    port = server.sockets[0].getsockname()[1]
+    service = ListenerService(
+        AmiSettings(port=port, secret="bench", ping_interval_s=3600), engine, CallTracker("bench")
+    )
+    task = asyncio.create_task(service.run())
+    while service.writer_stats.events_written < n_events:
+        await asyncio.sleep(0.01)
+    await service.drain(timeout_s=600)
+    elapsed = time.perf_counter() - peer.login_at
+    calls = service.writer_stats.calls_written
+    task.cancel()
+    with contextlib.suppress(asyncio.CancelledError):
+        await task
+    server.close()
+    await engine.dispose()
+    return n_events / elapsed, calls
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--calls", type=int, default=2000)
+    parser.add_argument("--seed", type=int, default=7)
+    parser.add_argument("--db", default="sqlite", help="sqlite, postgresql, or a SQLAlchemy URL")
+    args = parser.parse_args()
+    logging.disable(logging.INFO)  # the canonical per-call log line is not what we time
+    data, n_events = build_stream(args.calls, args.seed)
+    print(f"stream: {n_events} events, {len(data) / 1e6:.1f} MB, {args.calls} calls")
+    stock = bench_stock(data)
+    ours = bench_ours(data)
+    with tempfile.TemporaryDirectory() as tmp:
+        if args.db == "sqlite":
+            url = f"sqlite+aiosqlite:///{Path(tmp) / 'bench.db'}"
+        elif args.db == "postgresql":
+            url = "postgresql+asyncpg://127.0.0.1:5432/test"
+        else:
+            url = args.db
+        e2e, calls = asyncio.run(bench_end_to_end(data, n_events, url))
+    print(f"panoramisk 1.4 stock parser alone : {stock:>10,.0f} events/s")
+    print(f"centralita AmiParser alone         : {ours:>10,.0f} events/s  ({ours / stock:.1f}x stock)")
+    print(f"end to end (TCP→tracker→{args.db:<10}): {e2e:>10,.0f} events/s  ({e2e / stock:.1f}x stock parser)")
+    print(f"calls recorded: {calls}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
