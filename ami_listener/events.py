@@ -376,6 +376,7 @@ EVENT_TYPES: Final[dict[str, type[msgspec.Struct]]] = {
 }
 
 _LINKEDID_PREFIX = "CHANNEL(linkedid)="
+_VARSET_KEYS = ("Timestamp", "Channel", "Uniqueid", "Linkedid", "Variable", "Value")
 
 
 def _linkedid_from_chanvars(msg: AmiMessage, channel: str) -> str:
@@ -387,7 +388,7 @@ def _linkedid_from_chanvars(msg: AmiMessage, channel: str) -> str:
 
 
 def _timestamp(msg: AmiMessage) -> float | None:
-    raw = msg.headers.get("Timestamp")
+    raw = msg.get("Timestamp")
     if not raw:
         return None
     try:
@@ -403,12 +404,14 @@ def decode_event(msg: AmiMessage) -> AmiEvent:
         EventDecodeError: a known event whose fields do not validate (names the event,
             the field and the reason). The caller logs it and keeps the raw message.
     """
-    name = msg.headers.get("Event", "")
+    name = msg.name
     cls = EVENT_TYPES.get(name)
     if cls is None:
         return UnknownEvent(name=name, timestamp=_timestamp(msg))
+    # VarSet is the busiest event: read only its own headers, without splitting the rest.
+    source = {key: msg.get(key) for key in _VARSET_KEYS} if cls is VarSet else msg.headers
     try:
-        event = msgspec.convert(msg.headers, type=cls, strict=False)
+        event = msgspec.convert(source, type=cls, strict=False)
     except msgspec.ValidationError as exc:
         raise EventDecodeError(f"{name}: {exc}") from exc
     if isinstance(event, UserEvent):

@@ -7,9 +7,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
 
-import msgspec
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncEngine
 
@@ -84,9 +82,6 @@ async def ingest_capture(
     )
 
 
-_decode_headers = msgspec.json.Decoder(dict[str, Any])
-
-
 async def replay_log(
     engine: AsyncEngine,
     pbx_id: str,
@@ -98,7 +93,7 @@ async def replay_log(
     tracker = CallTracker(pbx_id, service_for)
     pipeline = Pipeline(tracker, log_events=False)
     query = (
-        sa.select(ami_events.c.headers, ami_events.c.received_ms)
+        sa.select(ami_events.c.raw, ami_events.c.received_ms)
         .where(ami_events.c.pbx_id == pbx_id)
         .order_by(ami_events.c.id)
     )
@@ -106,9 +101,10 @@ async def replay_log(
         query = query.where(ami_events.c.received_ms >= since_ms)
     async with engine.connect() as conn:
         result = await conn.stream(query.execution_options(yield_per=5000))
-        async for headers_json, received_ms in result:
-            msg = message_from_row(_decode_headers.decode(headers_json))
-            pipeline.feed(msg, received_ms / 1000.0)
+        async for raw, received_ms in result:
+            msg = message_from_row(raw)
+            if isinstance(msg, AmiMessage):
+                pipeline.feed(msg, received_ms / 1000.0)
     return list(pipeline.buffer.calls), tracker
 
 

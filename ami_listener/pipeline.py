@@ -24,9 +24,9 @@ from ami_listener.events import (
     decode_event,
 )
 from ami_listener.exceptions import EventDecodeError
-from ami_listener.protocol import AmiMessage, MalformedFrame
+from ami_listener.protocol import AmiMessage, MalformedFrame, parse_frame
 from ami_listener.records import CallRecord
-from ami_listener.store import EventRow, encode_headers
+from ami_listener.store import EventRow
 from ami_listener.tracker import CallFinished, CallTracker, Effect, QueueSnapshot
 
 log = structlog.get_logger(__name__)
@@ -124,8 +124,7 @@ class Pipeline:
         if not msg.is_event:
             return []
         self.stats.events += 1
-        headers = msg.headers
-        raw_ts = headers.get("Timestamp")
+        raw_ts = msg.get("Timestamp")
         ts: float | None = None
         if raw_ts:
             try:
@@ -138,16 +137,16 @@ class Pipeline:
             received_at = self._last_ts or 0.0
         if self.log_events:
             self.buffer.events.append(
-                EventRow(
-                    pbx_id=self.pbx_id,
-                    digest=msg.digest,
-                    event=msg.name[:64],
-                    ts_ms=None if ts is None else round(ts * 1000),
-                    received_ms=round(received_at * 1000),
-                    uniqueid=headers.get("Uniqueid") or None,
-                    linkedid=headers.get("Linkedid") or None,
-                    queue=headers.get("Queue") or None,
-                    headers=encode_headers(msg.to_raw()),
+                (
+                    self.pbx_id,
+                    msg.digest,
+                    msg.name[:64],
+                    None if ts is None else round(ts * 1000),
+                    round(received_at * 1000),
+                    msg.get("Uniqueid") or None,
+                    msg.get("Linkedid") or None,
+                    msg.get("Queue") or None,
+                    msg.text(),
                 )
             )
         try:
@@ -223,16 +222,6 @@ class Pipeline:
                     log.exception("effect_sink_failed", sink=type(sink).__name__)
 
 
-def message_from_row(headers: dict[str, str | list[str]]) -> AmiMessage:
-    """Rebuild an AMI message from the log's stored headers (for ``rebuild``)."""
-    flat: dict[str, str] = {}
-    lists: dict[str, list[str]] | None = None
-    for key, value in headers.items():
-        if isinstance(value, list):
-            flat[key] = value[0] if value else ""
-            if lists is None:
-                lists = {}
-            lists[key] = value
-        else:
-            flat[key] = value
-    return AmiMessage(flat, lists)
+def message_from_row(raw: str) -> AmiMessage | MalformedFrame:
+    """Rebuild an AMI message from the log's stored text (for ``rebuild``)."""
+    return parse_frame(raw.encode("utf-8"))

@@ -25,70 +25,122 @@ _FOLLOWS_MARK = b"--END COMMAND--\n"
 _FOLLOWS_START = b"Response: Follows"
 DEFAULT_MAX_FRAME_BYTES = 1 << 20
 _NO_KIND = "frame has no Event, Response or Action header"
+_KINDS = ("Event: ", "Response: ", "Action: ")
 
 
 class AmiMessage:
     """One AMI message: an event or a response.
 
-    ``headers`` maps each key to its first value; ``lists`` holds every value of keys that
-    appear more than once. ``digest`` identifies the exact bytes of the frame (used to make
-    ingestion idempotent); ``body`` is the raw text of a ``Response: Follows`` message.
+    The message keeps its whole text (``raw``, line ends normalised to ``\\n``) and parses
+    it into ``headers`` only when asked: most events a PBX sends (Newexten, VarSet,
+    DeviceStateChange...) are only logged, so their headers are never split. ``get`` finds
+    one header without parsing the rest. ``headers`` maps each key to its first value;
+    ``lists`` holds every value of keys that appear more than once. ``digest`` identifies
+    the exact bytes of the frame (it makes ingestion idempotent); ``body`` is the raw text
+    of a ``Response: Follows`` message.
     """
 
-    __slots__ = ("body", "digest", "headers", "lists", "order")
+    __slots__ = ("_headers", "_lists", "_order", "body", "digest", "name", "raw")
 
     def __init__(
         self,
-        headers: dict[str, str],
+        headers: dict[str, str] | None = None,
         lists: dict[str, list[str]] | None = None,
         digest: bytes = b"",
         body: str = "",
         order: list[tuple[str, str]] | None = None,
+        *,
+        raw: str = "",
     ) -> None:
-        self.headers = headers
-        self.lists = lists
+        self._headers = headers
+        self._lists = lists
+        self._order = order
         self.digest = digest
         self.body = body
-        self.order = order
+        self.raw = raw
+        if headers is not None:
+            self.name = headers.get("Event", "")
+        elif raw.startswith("Event: "):
+            eol = raw.find("\n")
+            self.name = raw[7:] if eol < 0 else raw[7:eol]
+        else:
+            self.name = ""
+
+    def _parse(self) -> dict[str, str]:
+        headers, lists, order = _split_headers(self.raw)
+        self._headers, self._lists, self._order = headers, lists, order
+        return headers
 
     @property
-    def name(self) -> str:
-        """The event name (``Event`` header), or ``""`` for a response."""
-        return self.headers.get("Event", "")
+    def headers(self) -> dict[str, str]:
+        """Every header (first value of repeated keys), parsed on first use."""
+        headers = self._headers
+        return headers if headers is not None else self._parse()
+
+    @property
+    def lists(self) -> dict[str, list[str]] | None:
+        """Every value of the keys that repeat, or None."""
+        if self._headers is None:
+            self._parse()
+        return self._lists
 
     @property
     def is_event(self) -> bool:
         """True for events, False for responses."""
-        return "Event" in self.headers
+        return bool(self.name) or "Event" in self.headers
 
     @property
     def action_id(self) -> str:
         """The ``ActionID`` header, or ``""``."""
-        return self.headers.get("ActionID", "")
+        return self.get("ActionID")
 
     def get(self, key: str, default: str = "") -> str:
-        """First value of ``key`` (exact, case-sensitive Asterisk spelling)."""
-        return self.headers.get(key, default)
+        """First value of ``key`` (exact, case-sensitive Asterisk spelling).
+
+        Before the headers are parsed this is a substring search, no split.
+        """
+        headers = self._headers
+        if headers is not None:
+            return headers.get(key, default)
+        raw = self.raw
+        marker = key + ": "
+        if raw.startswith(marker):
+            start = len(marker)
+        else:
+            pos = raw.find("\n" + marker)
+            if pos < 0:
+                return self.headers.get(key, default) if (key + ":") in raw else default
+            start = pos + len(marker) + 1
+        end = raw.find("\n", start)
+        return raw[start:] if end < 0 else raw[start:end]
 
     def values(self, key: str) -> list[str]:
         """Every value of a possibly repeated key, in wire order."""
-        if self.lists is not None and key in self.lists:
-            return self.lists[key]
+        lists = self.lists
+        if lists is not None and key in lists:
+            return lists[key]
         value = self.headers.get(key)
         return [] if value is None else [value]
 
     def pairs(self) -> list[tuple[str, str]]:
         """All headers as (key, value) pairs in wire order, repeats included."""
-        if self.order is not None:
-            return self.order
-        return list(self.headers.items())
+        headers = self.headers
+        if self._order is not None:
+            return self._order
+        return list(headers.items())
 
     def to_raw(self) -> dict[str, str | list[str]]:
         """Headers as a JSON-friendly dict; repeated keys map to lists."""
         raw: dict[str, str | list[str]] = dict(self.headers)
-        if self.lists:
-            raw.update(self.lists)
+        if self._lists:
+            raw.update(self._lists)
         return raw
+
+    def text(self) -> str:
+        """The message as text (its own raw text, or rebuilt from its headers)."""
+        if self.raw:
+            return self.raw
+        return "\n".join(f"{k}: {v}" for k, v in self.pairs())
 
     def __repr__(self) -> str:
         return f"AmiMessage({self.headers!r})"
@@ -125,34 +177,55 @@ def decode_text(frame: bytes) -> tuple[str, bool]:
 
 
 def parse_frame(frame: bytes, offset: int = 0) -> AmiMessage | MalformedFrame:
-    """Parse the bytes of one message (without the blank line that ends it).
+    """Read the bytes of one message (without the blank line that ends it).
 
-    Accepts ``\r\n`` or ``\n`` line ends; the digest is taken on the normalised bytes.
+    Accepts ``\\r\\n`` or ``\\n`` line ends; the digest is taken on the normalised bytes.
+    Only the first line is checked here (``Event:``, ``Response:`` or ``Action:``); the
+    other headers are split lazily by :class:`AmiMessage`.
     """
     if b"\r" in frame:
         frame = frame.replace(b"\r\n", b"\n")
     text, _valid = decode_text(frame)
-    if not frame.startswith(_FOLLOWS_START):
-        # Fast path: every line is "Key: value" and no key repeats.
-        lines = text.split("\n")
-        try:
-            fast = dict([line.split(": ", 1) for line in lines])
-        except ValueError:
-            fast = None
-        if fast is not None and len(fast) == len(lines):
-            if "Event" not in fast and "Response" not in fast and "Action" not in fast:
-                return MalformedFrame(offset, _NO_KIND, frame[:80])
-            return AmiMessage(fast, None, hashlib.blake2b(frame, digest_size=16).digest())
-    return _parse_frame_slow(frame, text, offset)
+    if not text.startswith(_KINDS):
+        first = text.split("\n", 1)[0]
+        reason = _NO_KIND if ": " in first else "line without 'Key: value' at message start"
+        return MalformedFrame(offset, reason, frame[:80])
+    digest = hashlib.blake2b(frame, digest_size=16).digest()
+    if frame.startswith(_FOLLOWS_START):
+        headers, lists, order, body = _split_follows(text)
+        return AmiMessage(headers, lists, digest, body, order, raw=text)
+    return AmiMessage(None, None, digest, raw=text)
 
 
-def _parse_frame_slow(frame: bytes, text: str, offset: int) -> AmiMessage | MalformedFrame:
+def _split_headers(
+    text: str,
+) -> tuple[dict[str, str], dict[str, list[str]] | None, list[tuple[str, str]] | None]:
+    """Split message text into headers; repeated keys also go to ``lists``."""
+    lines = text.split("\n")
+    try:
+        fast = dict([line.split(": ", 1) for line in lines])
+    except ValueError:
+        fast = None
+    if fast is not None and len(fast) == len(lines):
+        return fast, None, None
+    headers, lists, order, _body = _split_slow(text, follows=False)
+    return headers, lists, order
+
+
+def _split_follows(
+    text: str,
+) -> tuple[dict[str, str], dict[str, list[str]] | None, list[tuple[str, str]] | None, str]:
+    return _split_slow(text, follows=True)
+
+
+def _split_slow(
+    text: str, *, follows: bool
+) -> tuple[dict[str, str], dict[str, list[str]] | None, list[tuple[str, str]] | None, str]:
     headers: dict[str, str] = {}
     lists: dict[str, list[str]] | None = None
     order: list[tuple[str, str]] = []
     body_lines: list[str] = []
     last_key: str | None = None
-    follows = frame.startswith(_FOLLOWS_START)
     for raw_line in text.split("\n"):
         line = raw_line[:-1] if raw_line.endswith("\r") else raw_line
         if not line:
@@ -174,7 +247,7 @@ def _parse_frame_slow(frame: bytes, text: str, offset: int) -> AmiMessage | Malf
             order[-1] = (last_key, continued)
             continue
         else:
-            return MalformedFrame(offset, "line without 'Key: value' at message start", frame[:80])
+            continue
         if key in headers:
             if lists is None:
                 lists = {}
@@ -187,15 +260,10 @@ def _parse_frame_slow(frame: bytes, text: str, offset: int) -> AmiMessage | Malf
             headers[key] = value
         order.append((key, value))
         last_key = key
-    if not headers:
-        return MalformedFrame(offset, "empty frame", frame[:80])
-    if "Event" not in headers and "Response" not in headers and "Action" not in headers:
-        return MalformedFrame(offset, _NO_KIND, frame[:80])
-    digest = hashlib.blake2b(frame, digest_size=16).digest()
     body = "\n".join(body_lines)
     if body.endswith("--END COMMAND--"):
         body = body[: -len("--END COMMAND--")].rstrip("\n")
-    return AmiMessage(headers, lists, digest, body, order if lists else None)
+    return headers, lists, (order if lists else None), body
 
 
 class AmiParser:

@@ -37,7 +37,7 @@ ami_events = Table(
     Column("uniqueid", String(64)),
     Column("linkedid", String(64)),
     Column("queue", String(80)),
-    Column("headers", Text, nullable=False),
+    Column("raw", Text, nullable=False),  # the message text as received (headers, \n-separated)
     UniqueConstraint("pbx_id", "digest", name="uq_ami_events_pbx_digest"),
 )
 Index("ix_ami_events_uniqueid", ami_events.c.uniqueid)

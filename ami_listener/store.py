@@ -55,27 +55,29 @@ def _insert(conn: AsyncConnection, table: sa.Table) -> Any:
     return sqlite_insert(table)
 
 
-class EventRow(msgspec.Struct, frozen=True):
-    """One event as stored in the log."""
-
-    pbx_id: str
-    digest: bytes
-    event: str
-    ts_ms: int | None
-    received_ms: int
-    uniqueid: str | None
-    linkedid: str | None
-    queue: str | None
-    headers: str
-
-    def as_dict(self) -> dict[str, Any]:
-        """Row mapping for an INSERT."""
-        return {f: getattr(self, f) for f in self.__struct_fields__}
-
-
-def encode_headers(raw: dict[str, str | list[str]]) -> str:
-    """Raw headers as compact JSON text."""
-    return _json.encode(raw).decode("utf-8")
+# One event as stored in the log, in column order (a plain tuple: cheapest to build).
+EventRow = tuple[str, bytes, str, int | None, int, str | None, str | None, str | None, str]
+EVENT_COLUMNS = (
+    "pbx_id",
+    "digest",
+    "event",
+    "ts_ms",
+    "received_ms",
+    "uniqueid",
+    "linkedid",
+    "queue",
+    "raw",
+)
+_SQLITE_INSERT = (
+    "INSERT OR IGNORE INTO ami_events"
+    " (pbx_id, digest, event, ts_ms, received_ms, uniqueid, linkedid, queue, raw)"
+    " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)"
+)
+_PG_INSERT = (
+    "INSERT INTO ami_events"
+    " (pbx_id, digest, event, ts_ms, received_ms, uniqueid, linkedid, queue, raw)"
+    " VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) ON CONFLICT (pbx_id, digest) DO NOTHING"
+)
 
 
 def call_rows(record: CallRecord) -> tuple[dict[str, Any], list[dict[str, Any]]]:
@@ -140,11 +142,19 @@ def call_rows(record: CallRecord) -> tuple[dict[str, Any], list[dict[str, Any]]]
 
 
 async def insert_events(conn: AsyncConnection, rows: Sequence[EventRow]) -> None:
-    """Append events; ones already stored (same pbx and digest) are skipped."""
+    """Append events; ones already stored (same pbx and digest) are skipped.
+
+    Goes straight to the driver's executemany: this is the hot path of ingestion.
+    """
     if not rows:
         return
-    stmt = _insert(conn, ami_events).on_conflict_do_nothing(index_elements=["pbx_id", "digest"])
-    await conn.execute(stmt, [r.as_dict() for r in rows])
+    if conn.dialect.name == "sqlite":
+        await conn.exec_driver_sql(_SQLITE_INSERT, list(rows))
+    elif conn.dialect.name == "postgresql":
+        await conn.exec_driver_sql(_PG_INSERT, list(rows))
+    else:
+        stmt = _insert(conn, ami_events).on_conflict_do_nothing(index_elements=["pbx_id", "digest"])
+        await conn.execute(stmt, [dict(zip(EVENT_COLUMNS, r, strict=True)) for r in rows])
 
 
 async def upsert_calls(conn: AsyncConnection, records: Iterable[CallRecord]) -> int:

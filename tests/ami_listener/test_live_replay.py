@@ -123,3 +123,22 @@ async def test_event_log_is_idempotent(tmp_path: Path) -> None:
     await engine.dispose()
     assert n_events == first.events == 10196  # 10,198 messages less the two responses
     assert n_calls == 80
+
+
+async def test_rebuild_from_the_log_gives_the_same_records(db_url: str, tmp_path: Path) -> None:
+    """`centralita rebuild` recomputes the call records from the stored event log alone."""
+    from ami_listener.ingest import rebuild
+
+    name = "edge-GIT-master-f0c1c1a7b7"
+    expected = await from_file(tmp_path, name)
+    engine = make_engine(db_url)
+    await create_schema(engine)
+    await ingest_capture((FIXTURES / f"{name}-scenario.ami").read_bytes(), engine)
+    async with engine.begin() as conn:
+        await conn.execute(sa.delete(calls))
+    assert await records(engine) == []
+    written = await rebuild(engine)
+    got = await records(engine)
+    await engine.dispose()
+    assert written == {"lab": 66}
+    assert got == expected

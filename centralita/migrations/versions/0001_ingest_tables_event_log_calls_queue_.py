@@ -2,13 +2,14 @@
 
 Revision ID: 0001
 Revises:
-Create Date: 2026-11-29 05:01:42.686358
+Create Date: 2026-11-29 05:25:57.280830
 """
 
 from __future__ import annotations
 
 import sqlalchemy as sa
 from alembic import op
+
 
 revision = "0001"
 down_revision = None
@@ -30,7 +31,7 @@ def upgrade() -> None:
         sa.Column("uniqueid", sa.String(length=64), nullable=True),
         sa.Column("linkedid", sa.String(length=64), nullable=True),
         sa.Column("queue", sa.String(length=80), nullable=True),
-        sa.Column("headers", sa.Text(), nullable=False),
+        sa.Column("raw", sa.Text(), nullable=False),
         sa.PrimaryKeyConstraint("id"),
         sa.UniqueConstraint("pbx_id", "digest", name="uq_ami_events_pbx_digest"),
     )
