@@ -39,6 +39,7 @@ log = structlog.get_logger(__name__)
 DEFAULT_EVENTS = "call,agent,user,dialplan"
 
 MessageHandler = Callable[[AmiMessage | MalformedFrame, float], None]
+BatchHandler = Callable[[list[AmiMessage | MalformedFrame], float], None]
 
 
 @dataclass
@@ -82,20 +83,25 @@ class FramingProtocol(AMIProtocol):  # type: ignore[misc]
         factory = self.factory
         received_at = time.time()
         factory.stats.bytes_received += len(data)
+        batch: list[AmiMessage | MalformedFrame] = []
         for item in self.parser.feed(data):
             if isinstance(item, Banner):
                 self.version = item.version
                 factory.banner_received(item.version)
-            elif isinstance(item, MalformedFrame):
-                factory.handler(item, received_at)
-            elif item.is_event:
-                factory.handler(item, received_at)
+                continue
+            batch.append(item)
+            if isinstance(item, MalformedFrame):
+                continue
+            if item.is_event:
                 if item.name == "Shutdown":
+                    factory.deliver(batch, received_at)
+                    batch = []
                     self.connection_lost(None)
             else:
-                factory.handler(item, received_at)
                 headers: dict[str, Any] = dict(item.to_raw())
                 self.handle_message(Message(headers, item.body))
+        if batch:
+            factory.deliver(batch, received_at)
 
 
 class AmiClient(Manager):  # type: ignore[misc]
@@ -108,7 +114,8 @@ class AmiClient(Manager):  # type: ignore[misc]
         port: int,
         username: str,
         secret: str,
-        on_message: MessageHandler,
+        on_message: MessageHandler | None = None,
+        on_batch: BatchHandler | None = None,
         events: str = DEFAULT_EVENTS,
         ping_interval_s: float = 10.0,
         ping_timeout_s: float = 5.0,
@@ -130,7 +137,8 @@ class AmiClient(Manager):  # type: ignore[misc]
         )
         # panoramisk casts reconnect_timeout to int; keep our own float backoff.
         self.reconnect_timeout = backoff_initial_s
-        self.handler = on_message
+        self.on_message = on_message
+        self.on_batch = on_batch
         self.stats = ClientStats()
         self.ping_interval_s = ping_interval_s
         self.ping_timeout_s = ping_timeout_s
@@ -143,6 +151,14 @@ class AmiClient(Manager):  # type: ignore[misc]
         self._failing = False
         self._closing = False
         self.logged_in = asyncio.Event()
+
+    def deliver(self, batch: list[AmiMessage | MalformedFrame], received_at: float) -> None:
+        """Hand what one read produced to the consumer, in wire order."""
+        if self.on_batch is not None:
+            self.on_batch(batch, received_at)
+        elif self.on_message is not None:
+            for item in batch:
+                self.on_message(item, received_at)
 
     # ------------------------------------------------------------- panoramisk hooks
     def banner_received(self, version: str) -> None:

@@ -397,6 +397,17 @@ def _timestamp(msg: AmiMessage) -> float | None:
         return None
 
 
+def worth_decoding(msg: AmiMessage) -> bool:
+    """False for events no consumer reads, so the hot path only logs them: event types
+    without a struct, and VarSet of any variable but QUEUESTATUS."""
+    name = msg.name
+    if name not in EVENT_TYPES:
+        return False
+    if name == "VarSet":
+        return "\nVariable: QUEUESTATUS\n" in msg.raw or msg.get("Variable") == "QUEUESTATUS"
+    return True
+
+
 def decode_event(msg: AmiMessage) -> AmiEvent:
     """Decode one AMI event message into its typed struct.
 

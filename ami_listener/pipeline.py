@@ -9,6 +9,7 @@ and ``rebuild``, so a capture and a live stream give the same records.
 
 from __future__ import annotations
 
+import re
 from collections import deque
 from collections.abc import Iterable
 from dataclasses import dataclass, field
@@ -22,6 +23,7 @@ from ami_listener.events import (
     QueueParams,
     QueueStatusComplete,
     decode_event,
+    worth_decoding,
 )
 from ami_listener.exceptions import EventDecodeError
 from ami_listener.protocol import AmiMessage, MalformedFrame, parse_frame
@@ -32,6 +34,17 @@ from ami_listener.tracker import CallFinished, CallTracker, Effect, QueueSnapsho
 log = structlog.get_logger(__name__)
 
 RESYNC_ACTION_PREFIX = "centralita-resync-"
+_INDEXED = re.compile(r"^(Timestamp|Uniqueid|Linkedid|Queue|ActionID): (.*)$", re.MULTILINE)
+
+
+def _index_headers(raw: str) -> dict[str, str]:
+    """The few headers the log indexes, in one pass (first occurrence wins)."""
+    found: dict[str, str] = {}
+    for key, value in _INDEXED.findall(raw):
+        found.setdefault(key, value)
+    return found
+
+
 SWEEP_EVERY = 1000
 
 
@@ -120,19 +133,21 @@ class Pipeline:
         ``received_at`` is the wall-clock receipt time; ``None`` (offline ingestion) means
         "the last event timestamp seen", so replays never read the clock.
         """
-        self.stats.messages += 1
+        stats = self.stats
+        stats.messages += 1
         if not msg.is_event:
             return []
-        self.stats.events += 1
-        raw_ts = msg.get("Timestamp")
+        stats.events += 1
+        index = msg.headers if msg.parsed else _index_headers(msg.raw)
+        raw_ts = index.get("Timestamp")
         ts: float | None = None
         if raw_ts:
             try:
                 ts = float(raw_ts)
             except ValueError:
                 ts = None
-        if ts is not None:
-            self._last_ts = ts
+            else:
+                self._last_ts = ts
         if received_at is None:
             received_at = self._last_ts or 0.0
         if self.log_events:
@@ -143,16 +158,21 @@ class Pipeline:
                     msg.name[:64],
                     None if ts is None else round(ts * 1000),
                     round(received_at * 1000),
-                    msg.get("Uniqueid") or None,
-                    msg.get("Linkedid") or None,
-                    msg.get("Queue") or None,
+                    index.get("Uniqueid") or None,
+                    index.get("Linkedid") or None,
+                    index.get("Queue") or None,
                     msg.text(),
                 )
             )
+        if not worth_decoding(msg):
+            # Logged only: events no consumer reads (Newexten, DeviceStateChange...).
+            if stats.events % SWEEP_EVERY == 0:
+                self._dispatch(self.tracker.sweep())
+            return []
         try:
             event = decode_event(msg)
         except EventDecodeError as exc:
-            self.stats.rejected += 1
+            stats.rejected += 1
             log.warning("ami_event_rejected", pbx_id=self.pbx_id, reason=str(exc))
             return []
         for observer in self._event_sinks:
@@ -160,7 +180,7 @@ class Pipeline:
                 observer.handle_event(event)  # type: ignore[attr-defined]
             except Exception:  # an observer must never stop ingestion
                 log.exception("event_observer_failed", observer=type(observer).__name__)
-        action_id = msg.action_id
+        action_id = index.get("ActionID", "")
         if action_id.startswith(RESYNC_ACTION_PREFIX):
             effects = self._collect_resync(action_id, event, received_at)
         else:
@@ -170,7 +190,7 @@ class Pipeline:
                 self.stats.rejected += 1
                 log.exception("ami_event_failed", pbx_id=self.pbx_id, ami_event=msg.name)
                 return []
-        if self.stats.events % SWEEP_EVERY == 0:
+        if stats.events % SWEEP_EVERY == 0:
             effects = effects + self.tracker.sweep()
         self._dispatch(effects)
         return effects

@@ -72,6 +72,11 @@ class AmiMessage:
         return headers
 
     @property
+    def parsed(self) -> bool:
+        """True once the headers have been split (or were given)."""
+        return self._headers is not None
+
+    @property
     def headers(self) -> dict[str, str]:
         """Every header (first value of repeated keys), parsed on first use."""
         headers = self._headers

@@ -77,7 +77,7 @@ class ListenerService:
         self.engine = engine
         self.tracker = tracker
         self.pipeline = Pipeline(tracker, sinks=sinks)
-        self.queue: asyncio.Queue[tuple[AmiMessage | MalformedFrame, float]] = asyncio.Queue()
+        self.queue: asyncio.Queue[tuple[list[AmiMessage | MalformedFrame], float]] = asyncio.Queue()
         self.batch_events = batch_events
         self.flush_interval_s = flush_interval_s
         self.max_buffered_events = max_buffered_events
@@ -88,7 +88,7 @@ class ListenerService:
             port=ami.port,
             username=ami.username,
             secret=ami.secret,
-            on_message=self._enqueue,
+            on_batch=self._enqueue,
             events=ami.events,
             ping_interval_s=ami.ping_interval_s,
             ping_timeout_s=ami.ping_timeout_s,
@@ -100,12 +100,12 @@ class ListenerService:
         self._inflight = False
         self.idle = asyncio.Event()
 
-    def _enqueue(self, item: AmiMessage | MalformedFrame, received_at: float) -> None:
-        self.queue.put_nowait((item, received_at))
+    def _enqueue(self, batch: list[AmiMessage | MalformedFrame], received_at: float) -> None:
+        self.queue.put_nowait((batch, received_at))
 
     @property
     def lag(self) -> int:
-        """Messages received but not processed yet."""
+        """Reads (batches of messages) received but not processed yet."""
         return self.queue.qsize()
 
     @property
@@ -126,16 +126,18 @@ class ListenerService:
     async def _consume(self) -> None:
         pipeline = self.pipeline
         queue = self.queue
+        events = pipeline.buffer.events
         while True:
             if queue.empty():
                 self.idle.set()
-            item, received_at = await queue.get()
+            batch, received_at = await queue.get()
             self.idle.clear()
-            if isinstance(item, MalformedFrame):
-                pipeline.malformed(item)
-            else:
-                pipeline.feed(item, received_at)
-            if len(pipeline.buffer.events) >= self.batch_events:
+            for item in batch:
+                if isinstance(item, MalformedFrame):
+                    pipeline.malformed(item)
+                else:
+                    pipeline.feed(item, received_at)
+            if len(events) >= self.batch_events:
                 self._wake.set()
 
     async def _write_loop(self) -> None:

@@ -104,7 +104,9 @@ class StreamServer:
                             writer.write(view[i : i + CHUNK])
                             await writer.drain()
                     elif item.get("Action") == "QueueStatus":
-                        writer.write(encode_action([("Event", "QueueStatusComplete"), ("ActionID", aid)]))
+                        writer.write(
+                            encode_action([("Event", "QueueStatusComplete"), ("ActionID", aid)])
+                        )
                     else:
                         writer.write(encode_action([("Response", "Success"), ("ActionID", aid)]))
 
@@ -134,7 +136,9 @@ async def bench_end_to_end(data: bytes, n_events: int, url: str) -> tuple[float,
 
 
 def main() -> int:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--calls", type=int, default=2000)
     parser.add_argument("--seed", type=int, default=7)
     parser.add_argument("--db", default="sqlite", help="sqlite, postgresql, or a SQLAlchemy URL")
@@ -153,8 +157,8 @@ def main() -> int:
             url = args.db
         e2e, calls = asyncio.run(bench_end_to_end(data, n_events, url))
     print(f"panoramisk 1.4 stock parser alone : {stock:>10,.0f} events/s")
-    print(f"centralita AmiParser alone         : {ours:>10,.0f} events/s  ({ours / stock:.1f}x stock)")
-    print(f"end to end (TCP→tracker→{args.db:<10}): {e2e:>10,.0f} events/s  ({e2e / stock:.1f}x stock parser)")
+    print(f"centralita AmiParser alone        : {ours:>10,.0f} events/s ({ours / stock:.1f}x)")
+    print(f"end to end, TCP to {args.db:<14} : {e2e:>10,.0f} events/s ({e2e / stock:.1f}x)")
     print(f"calls recorded: {calls}")
     return 0
 
