@@ -6,8 +6,12 @@
     campaign report --month AAAA-MM [--format table|xlsx] [--out FILE]
     campaign pause|resume --month AAAA-MM          the dialer notices within seconds
     campaign result ATTEMPT CODE --agent A         an agent's result for an answered call
+    campaign run --month AAAA-MM --ami-host H [--ami-port P] [--config FILE.toml]
+                                                   the dialer alone against one PBX
+    campaign check-config FILE.toml                validate a settings file (exit 1 + why)
 
-The database URL comes from ``--db`` or ``$CENTRALITA_DB_URL``.
+The database URL comes from ``--db`` or ``$CENTRALITA_DB_URL``; the AMI secret of
+``campaign run`` from ``$CENTRALITA_AMI_SECRET``.
 """
 
 from __future__ import annotations
@@ -78,6 +82,20 @@ def register(subparsers: argparse._SubParsersAction[Any]) -> None:
         _add_month(p)
         _add_db(p)
         p.set_defaults(func=_cmd_pause if paused else _cmd_resume)
+
+    p = sub.add_parser("run", help="marcar la campaña contra una central (AMI), sin el demonio")
+    _add_month(p)
+    p.add_argument("--ami-host", required=True, metavar="HOST")
+    p.add_argument("--ami-port", type=int, default=5038, metavar="PUERTO")
+    p.add_argument("--ami-user", default="centralita", metavar="USUARIO")
+    p.add_argument("--config", type=Path, metavar="FILE.toml", help="horarios, reintentos, colas")
+    p.add_argument("--pbx-id", metavar="ID", help="central (o $CENTRALITA_PBX_ID; pbx1)")
+    _add_db(p)
+    p.set_defaults(func=_cmd_run)
+
+    p = sub.add_parser("check-config", help="validar un archivo de configuración de campaña")
+    p.add_argument("file", metavar="FILE.toml", type=Path)
+    p.set_defaults(func=_cmd_check_config)
 
     p = sub.add_parser("result", help="registrar el resultado de una llamada contestada")
     p.add_argument("attempt", type=int, metavar="INTENTO")
@@ -216,5 +234,57 @@ def _cmd_result(args: argparse.Namespace) -> int:
         )
         print(f"intento {args.attempt}: {DISPOSITIONS[args.code]}")
         return 0
+
+    return _run(args, work)
+
+
+AMI_SECRET_ENV = "CENTRALITA_AMI_SECRET"  # noqa: S105 - the NAME of the variable
+
+
+def _settings_from(args: argparse.Namespace) -> Any:
+    from campaigns.dialer import DialerSettings
+    from campaigns.settings import load_settings
+
+    return DialerSettings() if args.config is None else load_settings(args.config)
+
+
+def _cmd_check_config(args: argparse.Namespace) -> int:
+    from campaigns.settings import load_settings
+
+    try:
+        load_settings(args.file)
+    except CampaignError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
+    print(f"{args.file}: correcto")
+    return 0
+
+
+def _cmd_run(args: argparse.Namespace) -> int:
+    from ami_listener.service import AmiSettings
+    from campaigns.runner import run_campaign
+
+    secret = os.environ.get(AMI_SECRET_ENV)
+    if secret is None:
+        print(f"error: falta la clave AMI en ${AMI_SECRET_ENV}", file=sys.stderr)
+        return 2
+    try:
+        settings = _settings_from(args)
+    except CampaignError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
+    ami = AmiSettings(host=args.ami_host, port=args.ami_port, username=args.ami_user, secret=secret)
+    pbx_id = args.pbx_id or os.environ.get("CENTRALITA_PBX_ID") or "pbx1"
+
+    async def work(engine: Any) -> int:
+        return await run_campaign(
+            engine,
+            ami,
+            args.month,
+            settings,
+            lambda: datetime.now(UTC),
+            pbx_id=pbx_id,
+            handle_signals=True,
+        )
 
     return _run(args, work)

@@ -27,7 +27,7 @@ import structlog
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from ami_listener.events import OriginateResponse
-from campaigns import store
+from campaigns import event_log, store
 from campaigns.exceptions import OriginateError
 from campaigns.model import PLACING, SCRIPT_ID, SERVICE_LABELS, Customer, mask_phone
 from campaigns.model import outcome_from_reason as _outcome
@@ -39,7 +39,14 @@ from campaigns.ports import (
     Originator,
     PopSink,
 )
-from campaigns.scheduler import RetryPolicy, earliest_retry, finished, plan, statuses
+from campaigns.scheduler import (
+    RetryPolicy,
+    counted,
+    earliest_retry,
+    finished,
+    plan,
+    statuses,
+)
 from campaigns.window import (
     CallingHours,
     campaign_window,
@@ -50,7 +57,14 @@ from campaigns.window import (
 
 log = structlog.get_logger(__name__)
 
-DEFAULT_QUEUE = "campana_prepago"
+LOG_CLOCK_SKEW = timedelta(hours=1)
+"""How far before a call's placing time its logged result is looked for (PBX clock skew)."""
+
+DEFAULT_QUEUE = "qprepago"
+"""The defaults match the dialplan ``asterisk_conf`` generates from the shipped routing.toml:
+``Local/<phone>@from-internal`` dials out, an answered call continues in
+``[centralita-campaign]`` at exten ``prepago`` (the service key), which queues it in
+``qprepago``."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -62,9 +76,9 @@ class DialerSettings:
     queues: dict[str, str] = field(
         default_factory=lambda: {"tv_cable": DEFAULT_QUEUE, "internet": DEFAULT_QUEUE}
     )
-    channel: str = "Local/{phone}@cc-campana-salida"
-    context: str = "cc-campana"
-    exten: str = "{queue}"
+    channel: str = "Local/{phone}@from-internal"
+    context: str = "centralita-campaign"
+    exten: str = "prepago"
     caller_id: str = ""
     ring_timeout_s: float = 30.0
     result_grace_s: float = 30.0
@@ -130,15 +144,27 @@ class Dialer:
         """Ask for a step soon (an agent became free, a result arrived)."""
         self._wake.set()
 
+    @property
+    def idle(self) -> bool:
+        """True when no step is running and none is asked for (tests driving time)."""
+        return not self._wake.is_set() and not self._lock.locked()
+
     # ---------------------------------------------------------------- lifecycle
     async def recover(self) -> None:
-        """Load the calls a previous run left out (``placing``) before placing any."""
+        """Load the calls a previous run left out (``placing``) before placing any.
+
+        Results the listener logged while this dialer was not there to see them (the
+        ``OriginateResponse`` rows of the event log) are recorded now, with their event
+        time, and an answered call's agent from its logged ``AgentConnect``; the calls
+        still without a result wait for it, and become ``unknown`` only after
+        ``ring_timeout_s + result_grace_s``.
+        """
         campaign = await store.get_campaign(self.engine, self.month)
         self._campaign_id = campaign.campaign_id
         state = await store.load_state(self.engine, self.month)
         customers = {c.contract: c for c in state.customers}
         for contract, tried in state.attempts.items():
-            for attempt in tried:
+            for i, attempt in enumerate(tried):
                 if attempt.outcome != PLACING:
                     continue
                 queue = self.settings.queues[customers[contract].service]
@@ -148,13 +174,33 @@ class Dialer:
                     queue,
                     customers[contract],
                     attempt.phone,
-                    0,
+                    len(counted(tried[: i + 1])),
                     attempt.placed_at,
                 )
         self._recovered = True
         if self._out:
             log.info("campaign_calls_recovered", month=self.month, calls=len(self._out))
+            await self._recover_from_log()
         await self._expire(self.clock())
+
+    async def _recover_from_log(self) -> None:
+        since = min(o.placed_at for o in self._out.values()) - LOG_CLOCK_SKEW
+        found = await event_log.originate_results(
+            self.engine, [o.action_id for o in self._out.values()], since
+        )
+        for out in list(self._out.values()):
+            logged = found.get(out.action_id)
+            if logged is None:
+                continue
+            await self._record(logged.event, logged.at or self.clock(), from_log=True)
+            if out.attempt_id not in self._out or not out.uniqueid:
+                continue
+            agent, at = await event_log.agent_connected(self.engine, out.uniqueid)
+            if agent:
+                self._out.pop(out.attempt_id, None)
+                self._by_uniqueid.pop(out.uniqueid, None)
+                await store.add_agent(self.engine, out.attempt_id, agent, at or self.clock())
+                log.info("campaign_call_connected", attempt_id=out.attempt_id, agent=agent)
 
     async def run(self, stop: asyncio.Event | None = None) -> None:
         """Step until the campaign is finished, its window is over, or `stop` is set."""
@@ -306,16 +352,22 @@ class Dialer:
 
     async def on_originate_response(self, event: OriginateResponse) -> None:
         """Record the result of one of our Originates (others are ignored)."""
-        attempt_id = self.attempt_of_action(event.action_id)
-        if attempt_id is None:
+        if self.attempt_of_action(event.action_id) is None:
             return
+        await self._record(event, self.clock())
+        self.wake()
+
+    async def _record(
+        self, event: OriginateResponse, at: datetime, *, from_log: bool = False
+    ) -> None:
+        attempt_id = self.attempt_of_action(event.action_id)
+        assert attempt_id is not None
         outcome = _outcome(event.response, event.reason)
-        now = self.clock()
         written = await store.add_result(
             self.engine,
             attempt_id,
             outcome,
-            now,
+            at,
             reason_code=event.reason,
             uniqueid=event.uniqueid,
             channel=event.channel,
@@ -328,15 +380,15 @@ class Dialer:
             reason=event.reason,
             late=out is None,
             duplicate=not written,
+            from_log=from_log,
         )
         if out is not None:
             if outcome == "answered" and written:
-                out.answered_at = now
+                out.answered_at = at
                 out.uniqueid = event.uniqueid
                 self._by_uniqueid[event.uniqueid] = attempt_id
             else:
                 self._out.pop(attempt_id, None)
-        self.wake()
 
     async def on_agent_connected(
         self, agent: str, *, uniqueid: str = "", linkedid: str = "", attempt_id: int | None = None

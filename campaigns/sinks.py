@@ -3,7 +3,10 @@
 The daemon hosts a campaign with three objects:
 
 - :class:`MemberAvailability` (an :class:`~campaigns.ports.AgentAvailability`) fed from the
-  tracker's ``MemberUpdated`` effects;
+  tracker's ``MemberUpdated`` effects, and replaced by the ``QueueMember`` list of each
+  ``QueueStatus`` the AMI client asks for after a (re)login (the tracker takes that
+  snapshot without producing effects, so without it a fresh dialer sees no agent until
+  each one changes state);
 - :class:`CampaignSink`: register it as an ``EffectSink`` on the pipeline (``handle``)
   and hand it every decoded AMI event too (``handle_event``: the tracker produces no
   effect for ``OriginateResponse``); both only enqueue; ``run()`` is its task;
@@ -19,8 +22,9 @@ from typing import Protocol
 
 import structlog
 
-from ami_listener.events import AmiEvent, OriginateResponse
+from ami_listener.events import AmiEvent, OriginateResponse, QueueMember, QueueStatusComplete
 from ami_listener.exceptions import AmiListenerError
+from ami_listener.pipeline import RESYNC_ACTION_PREFIX
 from ami_listener.protocol import AmiMessage
 from ami_listener.tracker import CallAnswered, Effect, MemberUpdated
 from campaigns.dialer import Dialer
@@ -63,6 +67,16 @@ class MemberAvailability:
         else:
             self._members[(queue, interface)] = _Member(status, paused, in_call)
 
+    def replace(self, members: list[QueueMember]) -> None:
+        """Take a QueueStatus snapshot: these members and no others."""
+        self._members = {
+            (m.queue, m.agent_interface): _Member(
+                m.status, bool(m.paused), bool(m.in_call or m.is_in_call)
+            )
+            for m in members
+            if m.agent_interface
+        }
+
     def mark_busy(self, queue: str, interface: str) -> None:
         """The member just took a call; busy until its next update says otherwise."""
         member = self._members.get((queue, interface))
@@ -89,6 +103,15 @@ class CampaignSink:
         self.availability = availability
         self.queue: asyncio.Queue[_Item] = asyncio.Queue()
         self._queues = frozenset(dialer.settings.queues.values())
+        self._snapshot: dict[str, list[QueueMember]] = {}
+        self._pending = 0
+        self._idle = asyncio.Event()
+        self._idle.set()
+
+    def _put(self, item: _Item) -> None:
+        self._pending += 1
+        self._idle.clear()
+        self.queue.put_nowait(item)
 
     def handle(self, effect: Effect) -> None:
         """EffectSink: member updates change availability; answers may be ours."""
@@ -105,12 +128,22 @@ class CampaignSink:
                 self.dialer.wake()
         elif isinstance(effect, CallAnswered) and effect.queue in self._queues:
             self.availability.mark_busy(effect.queue, effect.agent_interface)
-            self.queue.put_nowait(effect)
+            self._put(effect)
 
     def handle_event(self, event: AmiEvent) -> None:
-        """Every decoded AMI event; only our OriginateResponses are kept."""
-        if isinstance(event, OriginateResponse) and self.dialer.attempt_of_action(event.action_id):
-            self.queue.put_nowait(event)
+        """Every decoded AMI event: our OriginateResponses are queued; the members of a
+        resync QueueStatus answer replace the availability when the answer is complete."""
+        if isinstance(event, OriginateResponse):
+            if self.dialer.attempt_of_action(event.action_id) is not None:
+                self._put(event)
+        elif isinstance(event, QueueMember):
+            if event.action_id.startswith(RESYNC_ACTION_PREFIX):
+                self._snapshot.setdefault(event.action_id, []).append(event)
+        elif isinstance(event, QueueStatusComplete) and event.action_id.startswith(
+            RESYNC_ACTION_PREFIX
+        ):
+            self.availability.replace(self._snapshot.pop(event.action_id, []))
+            self.dialer.wake()
 
     async def run(self) -> None:
         """Consume in order (one task); a bad item is logged and skipped."""
@@ -130,6 +163,19 @@ class CampaignSink:
                     )
             except Exception as exc:  # one bad item must not stop the campaign
                 log.exception("campaign_item_failed", reason=str(exc))
+            finally:
+                self._pending -= 1
+                if not self._pending:
+                    self._idle.set()
+
+    @property
+    def idle(self) -> bool:
+        """True when every item handed in so far has been processed."""
+        return self._pending == 0
+
+    async def wait_idle(self) -> None:
+        """Wait until every item handed in so far has been processed."""
+        await self._idle.wait()
 
 
 class ActionSender(Protocol):

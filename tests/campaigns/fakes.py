@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 
 from ami_listener.events import OriginateResponse
-from campaigns.dialer import Dialer
+from campaigns.dialer import DEFAULT_QUEUE, Dialer
 from campaigns.ports import OriginateRequest
 from campaigns.window import CallingHours, campaign_window, may_call
 
@@ -44,7 +44,7 @@ class FakePbx:
 
     clock: VirtualClock
     agents: list[str]
-    queue: str = "campana_prepago"
+    queue: str = DEFAULT_QUEUE
     script: Callable[[str, int], str] = lambda phone, n: "answered"
     ring_s: float = 20.0
     talk_s: float = 240.0

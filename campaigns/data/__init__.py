@@ -1,0 +1,1 @@
+"""Shipped data of the campaigns package (the example settings file)."""
