@@ -376,7 +376,8 @@ EVENT_TYPES: Final[dict[str, type[msgspec.Struct]]] = {
 }
 
 _LINKEDID_PREFIX = "CHANNEL(linkedid)="
-_VARSET_KEYS = ("Timestamp", "Channel", "Uniqueid", "Linkedid", "Variable", "Value")
+_TRACKED_VARIABLES = frozenset({"QUEUESTATUS", "CC_SERVICE"})
+_VARSET_KEYS = ("Timestamp", "Channel", "Uniqueid", "Linkedid", "CallerIDNum", "Variable", "Value")
 
 
 def _linkedid_from_chanvars(msg: AmiMessage, channel: str) -> str:
@@ -399,12 +400,12 @@ def _timestamp(msg: AmiMessage) -> float | None:
 
 def worth_decoding(msg: AmiMessage) -> bool:
     """False for events no consumer reads, so the hot path only logs them: event types
-    without a struct, and VarSet of any variable but QUEUESTATUS."""
+    without a struct, and VarSet of variables the tracker does not follow."""
     name = msg.name
     if name not in EVENT_TYPES:
         return False
     if name == "VarSet":
-        return "\nVariable: QUEUESTATUS\n" in msg.raw or msg.get("Variable") == "QUEUESTATUS"
+        return msg.get("Variable") in _TRACKED_VARIABLES
     return True
 
 

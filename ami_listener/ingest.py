@@ -58,8 +58,7 @@ async def ingest_capture(
             elif isinstance(item, MalformedFrame):
                 pipeline.malformed(item)
         if len(pipeline.buffer.events) >= BATCH_EVENTS:
-            events, finished = pipeline.buffer.take(len(pipeline.buffer.events))
-            await write_batch(engine, events, finished)
+            await write_batch(engine, pipeline.buffer.take(len(pipeline.buffer.events)))
             if progress is not None:
                 progress(pipeline.stats)
     if parser.pending:
@@ -68,8 +67,7 @@ async def ingest_capture(
                 pipeline.feed(item, None)
             elif isinstance(item, MalformedFrame):
                 pipeline.malformed(item)
-    events, finished = pipeline.buffer.take(len(pipeline.buffer.events))
-    await write_batch(engine, events, finished)
+    await write_batch(engine, pipeline.buffer.take(len(pipeline.buffer.events)))
     if progress is not None:
         progress(pipeline.stats)
     stats = pipeline.stats

@@ -28,8 +28,8 @@ from ami_listener.events import (
 from ami_listener.exceptions import EventDecodeError
 from ami_listener.protocol import AmiMessage, MalformedFrame, parse_frame
 from ami_listener.records import CallRecord
-from ami_listener.store import EventRow
-from ami_listener.tracker import CallFinished, CallTracker, Effect, QueueSnapshot
+from ami_listener.store import Batch, EventRow
+from ami_listener.tracker import CallFinished, CallTracker, Effect, IvrHangup, QueueSnapshot
 
 log = structlog.get_logger(__name__)
 
@@ -65,22 +65,26 @@ class WriteBuffer:
 
     events: deque[EventRow] = field(default_factory=deque)
     calls: deque[CallRecord] = field(default_factory=deque)
+    ivr_hangups: deque[IvrHangup] = field(default_factory=deque)
 
     def __len__(self) -> int:
-        return len(self.events) + len(self.calls)
+        return len(self.events) + len(self.calls) + len(self.ivr_hangups)
 
-    def take(self, max_events: int) -> tuple[list[EventRow], list[CallRecord]]:
+    def take(self, max_events: int) -> Batch:
         """Remove and return up to ``max_events`` events and the calls finished so far."""
         n = min(max_events, len(self.events))
-        events = [self.events.popleft() for _ in range(n)]
-        calls = list(self.calls)
+        batch = Batch(
+            [self.events.popleft() for _ in range(n)], list(self.calls), list(self.ivr_hangups)
+        )
         self.calls.clear()
-        return events, calls
+        self.ivr_hangups.clear()
+        return batch
 
-    def put_back(self, events: list[EventRow], calls: list[CallRecord]) -> None:
+    def put_back(self, batch: Batch) -> None:
         """Return a batch that could not be written, keeping the original order."""
-        self.events.extendleft(reversed(events))
-        self.calls.extendleft(reversed(calls))
+        self.events.extendleft(reversed(batch.events))
+        self.calls.extendleft(reversed(batch.calls))
+        self.ivr_hangups.extendleft(reversed(batch.ivr_hangups))
 
 
 @dataclass
@@ -220,7 +224,9 @@ class Pipeline:
 
     def _dispatch(self, effects: list[Effect]) -> None:
         for effect in effects:
-            if isinstance(effect, CallFinished):
+            if isinstance(effect, IvrHangup):
+                self.buffer.ivr_hangups.append(effect)
+            elif isinstance(effect, CallFinished):
                 self.stats.calls_finished += 1
                 call = effect.call
                 self.buffer.calls.append(call)

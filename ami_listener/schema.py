@@ -101,3 +101,17 @@ queue_entries = Table(
     Column("exit_key", String(8), nullable=False, default=""),
 )
 Index("ix_queue_entries_queue_entered", queue_entries.c.queue, queue_entries.c.entered_at_ms)
+
+ivr_calls = Table(
+    "ivr_calls",
+    metadata,
+    Column("pbx_id", String(64), primary_key=True),
+    Column("uniqueid", String(64), primary_key=True),
+    Column("service", String(32), nullable=False),
+    Column("started_at_ms", BigInteger, nullable=False),
+    Column("caller_num", String(64), nullable=False, default=""),
+    Column("hung_up_before_queue", Boolean, nullable=False, default=True),
+)
+"""Callers who hung up in the IVR before reaching a queue (the dialplan set CC_SERVICE on
+their channel, no queue join followed). Shown on their own line in every export."""
+Index("ix_ivr_calls_started", ivr_calls.c.started_at_ms)

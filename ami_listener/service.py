@@ -148,12 +148,12 @@ class ListenerService:
                 await asyncio.wait_for(self._wake.wait(), self.flush_interval_s)
             self._wake.clear()
             while len(buffer):
-                events, calls = buffer.take(self.batch_events)
+                batch = buffer.take(self.batch_events)
                 self._inflight = True
                 try:
-                    await write_batch(self.engine, events, calls)
+                    await write_batch(self.engine, batch)
                 except Exception as exc:  # the database is down: keep, retry, never block
-                    buffer.put_back(events, calls)
+                    buffer.put_back(batch)
                     self.writer_stats.failures += 1
                     self._inflight = False
                     self._trim()
@@ -171,8 +171,8 @@ class ListenerService:
                     log.info("store_write_restored", buffered=len(buffer))
                     self._db_failing = False
                 self.writer_stats.batches += 1
-                self.writer_stats.events_written += len(events)
-                self.writer_stats.calls_written += len(calls)
+                self.writer_stats.events_written += len(batch.events)
+                self.writer_stats.calls_written += len(batch.calls)
 
     def _trim(self) -> None:
         events = self.pipeline.buffer.events

@@ -9,6 +9,7 @@ twice produces no duplicates.
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
 from typing import Any
 
 import msgspec
@@ -17,7 +18,8 @@ from sqlalchemy import event as sa_event
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
 
 from ami_listener.records import CallRecord, ms
-from ami_listener.schema import ami_events, calls, metadata, queue_entries
+from ami_listener.schema import ami_events, calls, ivr_calls, metadata, queue_entries
+from ami_listener.tracker import IvrHangup
 
 _json = msgspec.json.Encoder()
 
@@ -188,14 +190,43 @@ async def upsert_calls(conn: AsyncConnection, records: Iterable[CallRecord]) -> 
     return len(call_list)
 
 
-async def write_batch(
-    engine: AsyncEngine, events: Sequence[EventRow], records: Sequence[CallRecord]
-) -> None:
-    """Write one batch of events and finished calls in a single transaction."""
+@dataclass
+class Batch:
+    """One write: log rows, finished calls, IVR hang-ups."""
+
+    events: list[EventRow]
+    calls: list[CallRecord] = field(default_factory=list)
+    ivr_hangups: list[IvrHangup] = field(default_factory=list)
+
+
+async def insert_ivr_hangups(conn: AsyncConnection, rows: Sequence[IvrHangup]) -> None:
+    """Record IVR hang-ups (idempotent on pbx and uniqueid)."""
+    if not rows:
+        return
+    stmt = _insert(conn, ivr_calls).on_conflict_do_nothing(index_elements=["pbx_id", "uniqueid"])
+    await conn.execute(
+        stmt,
+        [
+            {
+                "pbx_id": r.pbx_id,
+                "uniqueid": r.uniqueid,
+                "service": r.service,
+                "started_at_ms": ms(r.started_at),
+                "caller_num": r.caller_num,
+                "hung_up_before_queue": True,
+            }
+            for r in rows
+        ],
+    )
+
+
+async def write_batch(engine: AsyncEngine, batch: Batch) -> None:
+    """Write one batch of events, finished calls and IVR hang-ups in one transaction."""
     async with engine.begin() as conn:
-        await insert_events(conn, events)
+        await insert_events(conn, batch.events)
         # A record can be finished twice in one batch only through a replay: keep the last.
         latest: dict[tuple[str, str], CallRecord] = {}
-        for record in records:
+        for record in batch.calls:
             latest[(record.pbx_id, record.uniqueid)] = record
         await upsert_calls(conn, latest.values())
+        await insert_ivr_hangups(conn, batch.ivr_hangups)

@@ -59,6 +59,7 @@ from ami_listener.events import (
 from ami_listener.records import CallRecord, QueueEntryRecord
 
 IVR_USER_EVENT = "CentralitaIvr"
+IVR_SERVICE_VARIABLE = "CC_SERVICE"  # set by the generated dialplan before the IVR
 MAX_PENDING_IVR = 10_000
 STALE_CALL_S = 12 * 3600.0
 SETTLE_S = 120.0
@@ -125,7 +126,25 @@ class IvrReported(msgspec.Struct, frozen=True):
     fields: dict[str, str]
 
 
-Effect = CallJoined | CallAnswered | CallLeftQueue | CallFinished | MemberUpdated | IvrReported
+class IvrHangup(msgspec.Struct, frozen=True):
+    """A caller hung up in the IVR, before reaching any queue."""
+
+    pbx_id: str
+    uniqueid: str
+    service: str
+    started_at: float
+    caller_num: str
+
+
+Effect = (
+    CallJoined
+    | CallAnswered
+    | CallLeftQueue
+    | CallFinished
+    | MemberUpdated
+    | IvrReported
+    | IvrHangup
+)
 
 
 @dataclass
@@ -185,6 +204,7 @@ class CallTracker:
         self.calls: dict[str, _Live] = {}
         self.members: dict[tuple[str, str], MemberState] = {}
         self.pending_ivr: OrderedDict[str, dict[str, str]] = OrderedDict()
+        self.in_ivr: OrderedDict[str, tuple[str, float, str]] = OrderedDict()
         self.last_ts = 0.0
 
     # ----------------------------------------------------------------------- queries
@@ -286,6 +306,7 @@ class CallTracker:
         uid = event.uniqueid
         if not uid:
             return []
+        self.in_ivr.pop(uid, None)
         effects: list[Effect] = []
         live = self.calls.get(uid)
         entry = self._new_entry(event.queue, event.exten, ts, event.position)
@@ -427,6 +448,13 @@ class CallTracker:
         return []
 
     def _varset(self, event: VarSet, ts: float) -> list[Effect]:
+        if event.variable == IVR_SERVICE_VARIABLE:
+            uid = event.uniqueid
+            if uid and uid not in self.calls and uid not in self.in_ivr:
+                self.in_ivr[uid] = (event.value, ts, event.caller_id_num)
+                while len(self.in_ivr) > MAX_PENDING_IVR:
+                    self.in_ivr.popitem(last=False)
+            return []
         if event.variable != "QUEUESTATUS":
             return []
         live = self.calls.get(event.uniqueid)
@@ -444,7 +472,19 @@ class CallTracker:
         self.pending_ivr.pop(uid, None)
         live = self.calls.get(uid)
         if live is None:
-            return []
+            entered = self.in_ivr.pop(uid, None)
+            if entered is None:
+                return []
+            service, started_at, caller = entered
+            return [
+                IvrHangup(
+                    pbx_id=self.pbx_id,
+                    uniqueid=uid,
+                    service=service,
+                    started_at=started_at,
+                    caller_num=caller or event.caller_id_num,
+                )
+            ]
         if live.entry.answered_at is not None and not live.completed:
             # The caller hung up first: Asterisk sends AgentComplete (with the talk time)
             # right after. Finish then; the sweep covers a lost AgentComplete.

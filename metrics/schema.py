@@ -31,6 +31,8 @@ from sqlalchemy import (
 )
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+import ami_listener.schema as ingest_schema
+
 metadata = MetaData()
 
 ql_lines = Table(
@@ -93,17 +95,8 @@ ql_queue_entries = Table(
 )
 Index("ix_ql_queue_entries_entered", ql_queue_entries.c.entered_at_ms)
 
-ivr_calls = Table(
-    "ivr_calls",
-    metadata,
-    Column("pbx_id", String(64), primary_key=True),
-    Column("uniqueid", String(64), primary_key=True),
-    Column("service", String(32), nullable=False),
-    Column("started_at_ms", BigInteger, nullable=False),
-    Column("caller_num", String(64), nullable=False, default=""),
-    Column("hung_up_before_queue", Boolean, nullable=False, default=True),
-)
-Index("ix_ivr_calls_started", ivr_calls.c.started_at_ms)
+# Written by the listener (one writer), read here: defined with the store's schema.
+ivr_calls = ingest_schema.ivr_calls
 
 
 HOUR_EXPR = "entered_at_ms / 3600000"

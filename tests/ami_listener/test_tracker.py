@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -19,7 +21,7 @@ from ami_listener.events import (
 )
 from ami_listener.pipeline import Pipeline
 from ami_listener.protocol import AmiMessage
-from ami_listener.tracker import CallFinished, CallTracker, Effect, QueueSnapshot
+from ami_listener.tracker import CallFinished, CallTracker, Effect, IvrHangup, QueueSnapshot
 
 
 def join(uid: str, ts: float, queue: str = "q101", exten: str = "101") -> QueueCallerJoin:
@@ -257,3 +259,59 @@ def test_fuzz_any_event_order_never_crashes_and_records_are_sane(events: list[Am
         assert (call.answered_at is not None) == (call.outcome in {"answered", "transferred"})
         assert call.entries and call.queues
     assert t.calls == {}
+
+
+def test_ivr_hangup_before_the_queue_is_recorded_once() -> None:
+    t = CallTracker("p")
+    effects = fold(
+        t,
+        [
+            VarSet(
+                timestamp=10.0,
+                uniqueid="a",
+                variable="CC_SERVICE",
+                value="101",
+                caller_id_num="711",
+            ),
+            VarSet(timestamp=10.0, uniqueid="b", variable="CC_SERVICE", value="104"),
+            join("b", 15.0, exten="104"),
+            Hangup(timestamp=12.0, uniqueid="a"),
+            Hangup(timestamp=40.0, uniqueid="b"),
+        ],
+    )
+    hangups = [e for e in effects if isinstance(e, IvrHangup)]
+    assert [(h.uniqueid, h.service, h.started_at, h.caller_num) for h in hangups] == [
+        ("a", "101", 10.0, "711")
+    ]
+    assert [c.call.uniqueid for c in finished(effects)] == ["b"]
+
+
+async def test_ivr_hangups_reach_the_store(tmp_path: Path) -> None:
+    import sqlalchemy as sa
+
+    from ami_listener.schema import ivr_calls
+    from ami_listener.store import create_schema, make_engine, write_batch
+
+    pipeline = Pipeline(CallTracker("p"))
+    for m in (
+        AmiMessage(
+            {
+                "Event": "VarSet",
+                "Uniqueid": "a",
+                "Variable": "CC_SERVICE",
+                "Value": "101",
+                "Timestamp": "5.0",
+            }
+        ),
+        AmiMessage({"Event": "Hangup", "Uniqueid": "a", "Timestamp": "6.0"}),
+    ):
+        pipeline.feed(m, None)
+    engine = make_engine(f"sqlite+aiosqlite:///{tmp_path / 'i.db'}")
+    await create_schema(engine)
+    batch = pipeline.buffer.take(100)
+    await write_batch(engine, batch)
+    await write_batch(engine, batch)  # idempotent
+    async with engine.connect() as conn:
+        rows = (await conn.execute(sa.select(ivr_calls))).mappings().all()
+    await engine.dispose()
+    assert [(r["uniqueid"], r["service"], r["started_at_ms"]) for r in rows] == [("a", "101", 5000)]
