@@ -4,6 +4,7 @@ several clients, a stalled client, faults. Real loopback TCP, no wall-clock asse
 from __future__ import annotations
 
 import asyncio
+import contextlib
 from collections.abc import AsyncIterator
 from pathlib import Path
 
@@ -160,9 +161,12 @@ async def test_stalled_client_does_not_stall_the_others() -> None:
         stalled, _ = await AmiTestClient.login(sim.port, SECRET, rcvbuf=4096)
         pump = asyncio.create_task(reader.pump())
         truth = await sim.run()
+        # Stop the pump before wait_for reads: one reader at a time on a stream.
+        pump.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await pump
         await reader.send([("Action", "Ping"), ("ActionID", "end")])
         await reader.wait_for(lambda m: m.action_id == "end", limit_s=30)
-        pump.cancel()
         assert len(sim.server.clients) == 1
         records = track(reader.inbox)
         assert len(records) == 400
