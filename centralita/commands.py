@@ -48,7 +48,11 @@ def register(subparsers: argparse._SubParsersAction[Any]) -> None:
 
     p = subparsers.add_parser("ingest-file", help="feed a raw AMI capture through the pipeline")
     p.add_argument("capture", metavar="CAPTURE.ami")
-    p.add_argument("--pbx", default="lab", help="pbx id of the capture (default: lab)")
+    p.add_argument(
+        "--pbx",
+        default=os.environ.get("CENTRALITA_PBX_ID", "pbx1"),
+        help="pbx id of the capture (default: $CENTRALITA_PBX_ID or pbx1, as import-queue-log)",
+    )
     p.add_argument("--routing", metavar="FILE", help="map dialed numbers through this routing")
     _add_db(p)
     p.set_defaults(func=_cmd_ingest_file)

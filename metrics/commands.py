@@ -174,7 +174,10 @@ async def _import(args: argparse.Namespace) -> int:
     engine = make_engine(_db_url(args))
     try:
         result = await import_queue_log(
-            text, engine, pbx_id=args.pbx or "default", source=str(args.file)
+            text,
+            engine,
+            pbx_id=args.pbx or os.environ.get("CENTRALITA_PBX_ID", "pbx1"),
+            source=str(args.file),
         )
     finally:
         await engine.dispose()
