@@ -7,18 +7,20 @@ from __future__ import annotations
 import asyncio
 import contextlib
 from collections.abc import AsyncIterator
+from functools import partial
 from pathlib import Path
 
 import msgspec
 import pytest
 
+from ami_listener.service import ListenerService
 from ami_listener.store import make_engine
 from centralita.daemon import Daemon
 from centralita.routing_glue import resolver_for
 from centralita.settings import Settings, parse_settings
 from metrics.periods import Period, local_text
 from metrics.queries import ReportRequest, monthly_report
-from metrics.service_level import Counts, CountingRules, Report
+from metrics.service_level import CountingRules, Counts, Report
 from routing import default_routing_path, load_routing
 from simulator.config import lab_config
 from simulator.runner import Simulator
@@ -46,6 +48,10 @@ enabled = false
     return parse_settings(text, f"<{pbx_id}>", env={})
 
 
+def logged_in(listener: ListenerService) -> bool:
+    return listener.pipeline.stats.resyncs >= 1
+
+
 @contextlib.asynccontextmanager
 async def running_daemons(*settings: Settings) -> AsyncIterator[list[Daemon]]:
     """Build the daemons one after the other (each runs the migrations: in one process
@@ -59,7 +65,7 @@ async def running_daemons(*settings: Settings) -> AsyncIterator[list[Daemon]]:
             await asyncio.wait_for(daemon.ready.wait(), 60)
             parts = daemon.parts
             assert parts is not None
-            await until(lambda p=parts: p.listener.pipeline.stats.resyncs >= 1, what="login")
+            await until(partial(logged_in, parts.listener), what="the daemon's login")
         yield daemons
     finally:
         for daemon in daemons:
