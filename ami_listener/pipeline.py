@@ -142,7 +142,9 @@ class Pipeline:
         if not msg.is_event:
             return []
         stats.events += 1
-        index = msg.headers if msg.parsed else _index_headers(msg.raw)
+        wanted = worth_decoding(msg)
+        # Events that will be decoded are split anyway; the rest get a one-pass index.
+        index = msg.headers if (wanted or msg.parsed) else _index_headers(msg.raw)
         raw_ts = index.get("Timestamp")
         ts: float | None = None
         if raw_ts:
@@ -160,15 +162,15 @@ class Pipeline:
                     self.pbx_id,
                     msg.digest,
                     msg.name[:64],
-                    None if ts is None else round(ts * 1000),
-                    round(received_at * 1000),
+                    None if ts is None else int(ts * 1000 + 0.5),
+                    int(received_at * 1000 + 0.5),
                     index.get("Uniqueid") or None,
                     index.get("Linkedid") or None,
                     index.get("Queue") or None,
-                    msg.text(),
+                    msg.raw or msg.text(),
                 )
             )
-        if not worth_decoding(msg):
+        if not wanted:
             # Logged only: events no consumer reads (Newexten, DeviceStateChange...).
             if stats.events % SWEEP_EVERY == 0:
                 self._dispatch(self.tracker.sweep())
