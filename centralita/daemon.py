@@ -90,6 +90,8 @@ class Daemon:
             ping_timeout_s=s.ami.ping_timeout_s,
         )
         listener = ListenerService(ami, engine, tracker, sinks)
+        for bind in extra.get("after_listener", []):
+            bind(listener)
         self.parts = DaemonParts(engine, holder, tracker, listener, sinks, extra)
         log.info(
             "daemon_built",

@@ -80,6 +80,14 @@ class HttpSection(_S, frozen=True):
     users_file: str = ""
 
 
+class CampaignSection(_S, frozen=True):
+    """[campaign] — the prepaid reminder dialer hosted by the daemon (off by default)."""
+
+    enabled: bool = False
+    month: str = ""  # YYYY-MM; empty = the current month in America/La_Paz
+    settings_file: str = ""  # dialer hours, days off, retries; empty = built-in defaults
+
+
 class Settings(_S, frozen=True):
     """The whole centralita.toml."""
 
@@ -90,6 +98,7 @@ class Settings(_S, frozen=True):
     routing: RoutingSection = msgspec.field(default_factory=RoutingSection)
     ivr: IvrSection = msgspec.field(default_factory=IvrSection)
     http: HttpSection = msgspec.field(default_factory=HttpSection)
+    campaign: CampaignSection = msgspec.field(default_factory=CampaignSection)
     replay_window_s: float = 7200.0
 
     def ami_secret(self) -> str:

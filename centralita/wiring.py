@@ -25,15 +25,52 @@ log = structlog.get_logger(__name__)
 def make_sinks(
     daemon: Daemon, holder: RoutingHolder, engine: AsyncEngine, extra: dict[str, Any]
 ) -> list[EffectSink]:
-    """Effect sinks for the listener (live state, screen-pops), built before it starts."""
-    del daemon, holder, engine, extra
-    return []
+    """Effect sinks for the listener (live state, screen-pops, campaign), built before it.
+
+    Parts that need the listener's AMI client register a callable in
+    ``extra["after_listener"]``; the daemon calls each with the listener once it exists.
+    """
+    del holder
+    sinks: list[EffectSink] = []
+    extra.setdefault("after_listener", [])
+    extra.setdefault("coroutines", [])
+    if daemon.settings.campaign.enabled:
+        sinks += _campaign(daemon, engine, extra)
+    return sinks
+
+
+def _campaign(daemon: Daemon, engine: AsyncEngine, extra: dict[str, Any]) -> list[EffectSink]:
+    from datetime import UTC, datetime
+    from zoneinfo import ZoneInfo
+
+    from campaigns.dialer import DialerSettings
+    from campaigns.hosting import DeferredSender, build
+    from campaigns.settings import load_settings as load_dialer_settings
+
+    section = daemon.settings.campaign
+    month = section.month or datetime.now(ZoneInfo("America/La_Paz")).strftime("%Y-%m")
+    dialer_settings = (
+        load_dialer_settings(section.settings_file) if section.settings_file else DialerSettings()
+    )
+    sender = DeferredSender()
+    sinks, coroutines = build(
+        engine,
+        sender,
+        month,
+        dialer_settings,
+        lambda: datetime.now(UTC),
+        stop=daemon.stop_event,
+    )
+    extra["after_listener"].append(lambda listener: sender.bind(listener.client))
+    extra["coroutines"].extend(coroutines)
+    log.info("campaign_hosted", month=month)
+    return sinks
 
 
 def optional_tasks(daemon: Daemon, parts: DaemonParts) -> list[Coroutine[Any, Any, Any]]:
     """Coroutines to supervise next to the listener."""
     s = daemon.settings
-    tasks: list[Coroutine[Any, Any, Any]] = []
+    tasks: list[Coroutine[Any, Any, Any]] = list(parts.extra.get("coroutines", []))
     if s.ivr.enabled:
         tasks.append(_ivr(daemon, parts))
     if s.http.enabled:

@@ -135,3 +135,20 @@ def test_secrets_come_from_the_environment_and_never_show() -> None:
         assert "pw-123" not in s.safe_database_url()
     finally:
         del os.environ["CENTRALITA_DB_PASSWORD"]
+
+
+async def test_migrations_create_every_table_on_both_databases(db_url: str) -> None:
+    """Alembic (db-migrate, run at every start) creates all packages' tables, idempotently."""
+    from sqlalchemy.ext.asyncio import create_async_engine
+
+    from centralita.db import all_metadata, migrate
+
+    engine = create_async_engine(db_url)
+    await migrate(engine)
+    await migrate(engine)
+    async with engine.connect() as conn:
+        names = await conn.run_sync(lambda c: set(sa.inspect(c).get_table_names()))
+    await engine.dispose()
+    expected = {t.name for md in all_metadata() for t in md.sorted_tables}
+    assert expected <= names
+    assert {"ami_events", "calls", "queue_entries", "ivr_calls", "customers", "ql_calls"} <= names
