@@ -17,6 +17,7 @@ from centralita import __version__
 
 COMMAND_MODULES: tuple[str, ...] = (
     "centralita.commands",
+    "centralita.doctor",
     "routing.commands",
     "asterisk_conf.commands",
     "ivr.commands",
