@@ -146,8 +146,9 @@ class Dialer:
 
     @property
     def idle(self) -> bool:
-        """True when no step is running and none is asked for (tests driving time)."""
-        return not self._wake.is_set() and not self._lock.locked()
+        """True once recovered, when no step is running and none is asked for (for hosts
+        and tests that drive time)."""
+        return self._recovered and not self._wake.is_set() and not self._lock.locked()
 
     # ---------------------------------------------------------------- lifecycle
     async def recover(self) -> None:
