@@ -377,7 +377,10 @@ EVENT_TYPES: Final[dict[str, type[msgspec.Struct]]] = {
 
 _LINKEDID_PREFIX = "CHANNEL(linkedid)="
 _TRACKED_VARIABLES = frozenset({"QUEUESTATUS", "CC_SERVICE"})
-_VARSET_KEYS = ("Timestamp", "Channel", "Uniqueid", "Linkedid", "CallerIDNum", "Variable", "Value")
+_LIGHT_KEYS: Final[dict[str, tuple[str, ...]]] = {
+    "VarSet": ("Timestamp", "Channel", "Uniqueid", "Linkedid", "CallerIDNum", "Variable", "Value"),
+    "Hangup": ("Timestamp", "Channel", "Uniqueid", "Linkedid", "CallerIDNum", "Cause"),
+}
 
 
 def _linkedid_from_chanvars(msg: AmiMessage, channel: str) -> str:
@@ -409,6 +412,11 @@ def worth_decoding(msg: AmiMessage) -> bool:
     return True
 
 
+def needs_split(msg: AmiMessage) -> bool:
+    """True when decoding reads all the headers (False for the light VarSet/Hangup path)."""
+    return msg.name not in _LIGHT_KEYS
+
+
 def decode_event(msg: AmiMessage) -> AmiEvent:
     """Decode one AMI event message into its typed struct.
 
@@ -420,8 +428,13 @@ def decode_event(msg: AmiMessage) -> AmiEvent:
     cls = EVENT_TYPES.get(name)
     if cls is None:
         return UnknownEvent(name=name, timestamp=_timestamp(msg))
-    # VarSet is the busiest event: read only its own headers, without splitting the rest.
-    source = {key: msg.get(key) for key in _VARSET_KEYS} if cls is VarSet else msg.headers
+    # The busiest events are read through only the headers they use, without a split.
+    light = _LIGHT_KEYS.get(name)
+    source = (
+        {key: msg.get(key) for key in light}
+        if light is not None and not msg.parsed
+        else msg.headers
+    )
     try:
         event = msgspec.convert(source, type=cls, strict=False)
     except msgspec.ValidationError as exc:

@@ -9,7 +9,6 @@ and ``rebuild``, so a capture and a live stream give the same records.
 
 from __future__ import annotations
 
-import re
 from collections import deque
 from collections.abc import Iterable
 from dataclasses import dataclass, field
@@ -23,6 +22,7 @@ from ami_listener.events import (
     QueueParams,
     QueueStatusComplete,
     decode_event,
+    needs_split,
     worth_decoding,
 )
 from ami_listener.exceptions import EventDecodeError
@@ -34,18 +34,34 @@ from ami_listener.tracker import CallFinished, CallTracker, Effect, IvrHangup, Q
 log = structlog.get_logger(__name__)
 
 RESYNC_ACTION_PREFIX = "centralita-resync-"
-_INDEXED = re.compile(r"^(Timestamp|Uniqueid|Linkedid|Queue|ActionID): (.*)$", re.MULTILINE)
+SWEEP_EVERY = 1000
+_TS, _UID, _LID, _QUEUE = "\nTimestamp: ", "\nUniqueid: ", "\nLinkedid: ", "\nQueue: "
+_AID = "\nActionID: "
+
+
+def _field(raw: str, marker: str) -> str | None:
+    """The value after ``\\nKey: `` (a header other than the first line), or None."""
+    start = raw.find(marker)
+    if start < 0:
+        return None
+    start += len(marker)
+    end = raw.find("\n", start)
+    return raw[start:] if end < 0 else raw[start:end]
 
 
 def _index_headers(raw: str) -> dict[str, str]:
-    """The few headers the log indexes, in one pass (first occurrence wins)."""
+    """The few headers the log indexes, found without splitting the message."""
     found: dict[str, str] = {}
-    for key, value in _INDEXED.findall(raw):
-        found.setdefault(key, value)
+    for key, marker in (
+        ("Timestamp", _TS),
+        ("Uniqueid", _UID),
+        ("Linkedid", _LID),
+        ("Queue", _QUEUE),
+    ):
+        value = _field(raw, marker)
+        if value is not None:
+            found[key] = value
     return found
-
-
-SWEEP_EVERY = 1000
 
 
 class EffectSink(Protocol):
@@ -143,8 +159,13 @@ class Pipeline:
             return []
         stats.events += 1
         wanted = worth_decoding(msg)
-        # Events that will be decoded are split anyway; the rest get a one-pass index.
-        index = msg.headers if (wanted or msg.parsed) else _index_headers(msg.raw)
+        # Events decoded from all their headers are split anyway; the rest are indexed by a
+        # few substring searches, without a split.
+        index = (
+            msg.headers
+            if (msg.parsed or (wanted and needs_split(msg)))
+            else (_index_headers(msg.raw))
+        )
         raw_ts = index.get("Timestamp")
         ts: float | None = None
         if raw_ts:
@@ -186,7 +207,9 @@ class Pipeline:
                 observer.handle_event(event)  # type: ignore[attr-defined]
             except Exception:  # an observer must never stop ingestion
                 log.exception("event_observer_failed", observer=type(observer).__name__)
-        action_id = index.get("ActionID", "")
+        action_id = index.get("ActionID") or (
+            msg.get("ActionID") if "\nActionID: " in msg.raw else ""
+        )
         if action_id.startswith(RESYNC_ACTION_PREFIX):
             effects = self._collect_resync(action_id, event, received_at)
         else:
