@@ -289,6 +289,14 @@ class LocalBus:
 
 
 # ------------------------------------------------------------------------ publisher
+def _raise_if_cancelling() -> None:
+    """Python 3.11's ``wait_for`` (inside aiomqtt) may swallow a cancellation that races
+    with completion; honour a pending cancel before waiting again."""
+    task = asyncio.current_task()
+    if task is not None and task.cancelling():
+        raise asyncio.CancelledError
+
+
 @dataclass
 class PublisherStats:
     """Counters for /metrics and tests."""
@@ -579,6 +587,7 @@ class ScreenPopPublisher:
                     healthy = False
                 else:
                     log.debug("mqtt_reconnect_failed", reason=str(exc), retry_in_s=delay)
+            _raise_if_cancelling()
             await asyncio.sleep(delay)
             delay = min(delay * 2, high)
 
@@ -632,6 +641,7 @@ class ScreenPopPublisher:
                     self._outbound.popleft()
                 self.stats.published += 1
             self._outbound_ready.clear()
+            _raise_if_cancelling()
             ready = asyncio.ensure_future(self._outbound_ready.wait())
             try:
                 await asyncio.wait({ready, watch}, return_when=asyncio.FIRST_COMPLETED)

@@ -1,0 +1,320 @@
+"""The screen-pop publisher against the real Mosquitto (and a private one we restart)."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import time
+import uuid
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import msgspec
+import pytest
+import sqlalchemy as sa
+
+from ami_listener.pipeline import Pipeline
+from ami_listener.protocol import AmiMessage, iter_capture
+from ami_listener.publisher import (
+    LocalBus,
+    ScreenPop,
+    ScreenPopPublisher,
+    agent_id,
+    directory_lookup,
+    payload_schemas,
+    service_resolver,
+)
+from ami_listener.schema import calls
+from ami_listener.store import create_schema, make_engine, write_batch
+from ami_listener.tracker import CallTracker
+from ivr.directory import Customer, StaticCustomerDirectory
+from routing import default_routing_path, load_routing
+from tests.conftest import FIXTURES
+from tests.console.ami_calls import Call, messages
+from tests.console.conftest import PrivateBroker, collect, free_port
+
+pytestmark = pytest.mark.mqtt
+
+CAPTURE = FIXTURES / "GIT-master-f0c1c1a7b7-scenario.ami"
+IVR_OK = {
+    "service": "101",
+    "queue": "q101",
+    "priority": "5",
+    "customer": "100234",
+    "segment": "residencial",
+    "input": "contract",
+    "result": "ok",
+}
+DIRECTORY = StaticCustomerDirectory(
+    [
+        Customer(
+            contract="100234",
+            name="María Quispe",
+            segment="residencial",
+            phone="2247249",
+            ci="4455667",
+            services=("linea", "internet"),
+        ),
+        Customer(contract="200777", name="Ferretería El Sol", segment="empresa", phone="78037242"),
+    ]
+)
+
+
+@contextlib.asynccontextmanager
+async def running(publisher: ScreenPopPublisher) -> AsyncIterator[ScreenPopPublisher]:
+    task = asyncio.create_task(publisher.run())
+    try:
+        yield publisher
+    finally:
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
+
+
+async def until(predicate, within: float = 10.0) -> None:
+    deadline = time.monotonic() + within
+    while not predicate():
+        assert time.monotonic() < deadline, "condition not reached"
+        await asyncio.sleep(0.01)
+
+
+def capture_messages() -> list[AmiMessage]:
+    return [m for m in iter_capture(CAPTURE.read_bytes()) if isinstance(m, AmiMessage)]
+
+
+def test_agent_id_is_stable_and_topic_safe() -> None:
+    assert agent_id("Local/agent1@lab-agents") == "agent1"
+    assert agent_id("Local/agent1@lab-agents/n") == "agent1"
+    assert agent_id("SIP/2001") == "sip-2001"
+    assert agent_id("PJSIP/Ana.Perez") == "pjsip-ana-perez"
+    assert agent_id("Agent/1001") == "agent-1001"
+    assert agent_id("weird#+/x") == "weird-x"
+
+
+def test_payload_schemas_are_published() -> None:
+    defs = payload_schemas()["$defs"]
+    pop = defs["ScreenPop"]
+    for key in (
+        "call_id",
+        "service",
+        "service_name",
+        "queue",
+        "caller_num",
+        "wait_s",
+        "ivr",
+        "customer",
+        "script_id",
+        "script_version",
+        "agent",
+    ):
+        assert key in pop["required"]
+    assert {"CallEvent", "Status", "CustomerInfo", "IvrInfo"} <= set(defs)
+
+
+async def test_pop_reaches_the_answering_agent_with_qos1(mqtt_broker: tuple[str, int]) -> None:
+    host, port = mqtt_broker
+    pbx = f"t{uuid.uuid4().hex[:8]}"
+    routing = load_routing(default_routing_path())
+    publisher = ScreenPopPublisher(
+        pbx,
+        host,
+        port,
+        services=service_resolver(routing),
+        customer_lookup=directory_lookup(DIRECTORY),
+    )
+    pipeline = Pipeline(CallTracker(pbx), sinks=[publisher], log_events=False)
+    async with (
+        collect(
+            host,
+            port,
+            f"centralita/{pbx}/agents/+/screenpop",
+            f"centralita/{pbx}/calls/#",
+            f"centralita/{pbx}/status",
+        ) as got,
+        running(publisher),
+    ):
+        for msg in capture_messages():
+            pipeline.feed(msg, None)
+        pops = await got.wait_for("/agents/agent2/screenpop", 1)
+        await got.wait_for("/screenpop", 67)
+        await got.wait_for("/calls/ended", 1)
+        status = await got.wait_for("/status", 1)
+    first = msgspec.json.decode(pops[0].payload, type=ScreenPop)
+    assert pops[0].qos == 1
+    assert first.call_id == "1795922042.4"
+    assert first.agent == "agent2"
+    assert first.agent_name == "Agent 2"
+    assert (first.service, first.service_name, first.queue) == (
+        "102",
+        "Información Facturación",
+        "q102",
+    )
+    assert first.caller_num == "78037242"
+    assert (first.script_id, first.script_version) == ("102", 1)
+    assert first.wait_s == pytest.approx(2.003)
+    assert first.customer is not None
+    assert first.customer.name == "Ferretería El Sol"
+    assert first.customer.source == "caller_number"
+    # every pop on the agent's own topic, for that agent only
+    for m in got.on("/screenpop"):
+        pop = msgspec.json.decode(m.payload, type=ScreenPop)
+        assert m.topic == f"centralita/{pbx}/agents/{pop.agent}/screenpop"
+    assert msgspec.json.decode(status[0].payload) == {"status": "online"}
+    assert {"joined", "answered", "abandoned", "ended"} <= {
+        m.topic.rsplit("/", 1)[1] for m in got.on("") if "/calls/" in m.topic
+    }
+
+
+async def test_pop_carries_the_ivr_result_and_customer(mqtt_broker: tuple[str, int]) -> None:
+    host, port = mqtt_broker
+    pbx = f"t{uuid.uuid4().hex[:8]}"
+    publisher = ScreenPopPublisher(pbx, host, port, customer_lookup=directory_lookup(DIRECTORY))
+    pipeline = Pipeline(CallTracker(pbx), sinks=[publisher], log_events=False)
+    call = Call("1795930000.1", "101", "70000001", agent=3, ivr=IVR_OK)
+    async with (
+        collect(host, port, f"centralita/{pbx}/agents/agent3/screenpop") as got,
+        running(publisher),
+    ):
+        for msg in messages(call.ivr_frame() + call.join() + call.connect()):
+            pipeline.feed(msg, None)
+        [received] = await got.wait_for("/screenpop")
+    pop = msgspec.json.decode(received.payload, type=ScreenPop)
+    assert pop.ivr is not None
+    assert (pop.ivr.result, pop.ivr.customer, pop.ivr.input) == ("ok", "100234", "contract")
+    assert pop.customer is not None
+    assert (pop.customer.name, pop.customer.source) == ("María Quispe", "ivr")
+    assert pop.service_name == "Reclamos Técnicos"
+    assert (pop.script_id, pop.wait_s) == ("101", 3.0)
+
+
+async def test_status_is_retained_and_offline_on_stop(mqtt_broker: tuple[str, int]) -> None:
+    host, port = mqtt_broker
+    pbx = f"t{uuid.uuid4().hex[:8]}"
+    publisher = ScreenPopPublisher(pbx, host, port)
+    async with running(publisher):
+        await until(lambda: publisher.stats.connected)
+        async with collect(host, port, f"centralita/{pbx}/status") as got:
+            [online] = await got.wait_for("/status")
+    assert online.retain
+    assert msgspec.json.decode(online.payload) == {"status": "online"}
+    async with collect(host, port, f"centralita/{pbx}/status") as got:
+        [offline] = await got.wait_for("/status")
+    assert msgspec.json.decode(offline.payload) == {"status": "offline"}
+
+
+async def test_embedded_mode_delivers_on_the_local_bus() -> None:
+    bus = LocalBus()
+    publisher = ScreenPopPublisher("lab", None, bus=bus)
+    pipeline = Pipeline(CallTracker("lab"), sinks=[publisher], log_events=False)
+    call = Call("1795930000.2", "104", "70000002", agent=1)
+    async with running(publisher), bus.listen() as queue:
+        for msg in messages(call.join() + call.connect()):
+            pipeline.feed(msg, None)
+        kinds = []
+        while "screenpop" not in kinds:
+            item = await asyncio.wait_for(queue.get(), 5)
+            kinds.append(item.kind)
+    [recent] = bus.recent_pops("agent1")
+    assert recent.call_id == "1795930000.2"
+    assert bus.recent_pops("agent2") == []
+    assert bus.pop_for_call("1795930000.2") is recent
+    assert publisher.buffered() == 0
+
+
+async def test_broker_restart_buffers_and_ingestion_goes_on(
+    private_broker: PrivateBroker, tmp_path: Path
+) -> None:
+    """Broker stopped mid-test: every call is still recorded; the pops made meanwhile
+    arrive after the reconnect, and the publisher never slows the pipeline."""
+    broker = private_broker
+    pbx = "lab"
+    engine = make_engine(f"sqlite+aiosqlite:///{tmp_path / 'c.db'}")
+    await create_schema(engine)
+    publisher = ScreenPopPublisher(pbx, broker.host, broker.port, backoff_s=(0.05, 0.2))
+    pipeline = Pipeline(CallTracker(pbx), sinks=[publisher])
+    topic = f"centralita/{pbx}/agents/+/screenpop"
+    feed_ms: list[float] = []
+
+    def play(batch: list[Call]) -> None:
+        for call in batch:
+            for msg in messages(call.all()):
+                start = time.perf_counter()
+                pipeline.feed(msg, None)
+                feed_ms.append((time.perf_counter() - start) * 1000)
+
+    async def store() -> None:
+        await write_batch(engine, pipeline.buffer.take(len(pipeline.buffer.events)))
+
+    before = [Call(f"1795931000.{i}", "101", f"7100000{i}", agent=1 + i % 3) for i in range(3)]
+    during = [Call(f"1795932000.{i}", "104", f"7200000{i}", agent=1 + i % 3) for i in range(20)]
+    try:
+        async with collect(broker.host, broker.port, topic) as got, running(publisher):
+            await until(lambda: publisher.stats.connected)
+            play(before)
+            await got.wait_for("/screenpop", 3)
+            broker.stop()
+            await until(lambda: not publisher.stats.connected)
+            feed_ms.clear()
+            play(during)
+            await store()
+            assert publisher.buffered() >= 20
+            broker.start()
+            received = await got.wait_for("/screenpop", 23, within=20)
+        async with engine.connect() as conn:
+            stored = (await conn.execute(sa.select(sa.func.count()).select_from(calls))).scalar()
+    finally:
+        await engine.dispose()
+    assert stored == 23
+    ids = {msgspec.json.decode(m.payload, type=ScreenPop).call_id for m in received}
+    assert {c.uniqueid for c in during} <= ids
+    assert publisher.stats.dropped_stale == 0
+    assert publisher.stats.connects >= 2
+    assert len(feed_ms) == 20 * 5
+    assert sum(feed_ms) < 100.0  # 20 calls fed during the outage: no waiting on the broker
+
+
+async def test_stale_pops_are_dropped_and_counted(private_broker: PrivateBroker) -> None:
+    broker = private_broker
+    topic = "centralita/lab/agents/+/screenpop"
+    async with collect(broker.host, broker.port, topic):
+        pass  # registers a persistent session: the broker keeps QoS 1 pops for it
+    broker.stop()
+    publisher = ScreenPopPublisher(
+        "lab", broker.host, broker.port, pop_max_age_s=0.5, backoff_s=(0.05, 0.1)
+    )
+    pipeline = Pipeline(CallTracker("lab"), sinks=[publisher], log_events=False)
+    old = [Call(f"1795933000.{i}", "101", "71000000", agent=1) for i in range(3)]
+    fresh = [Call(f"1795934000.{i}", "101", "71000000", agent=2) for i in range(2)]
+    async with running(publisher):
+        for call in old:
+            for msg in messages(call.all()):
+                pipeline.feed(msg, None)
+        await asyncio.sleep(0.8)
+        for call in fresh:
+            for msg in messages(call.all()):
+                pipeline.feed(msg, None)
+        broker.start()
+        async with collect(broker.host, broker.port, topic) as got:
+            received = await got.wait_for("/screenpop", 2)
+            await asyncio.sleep(0.3)
+    ids = [msgspec.json.decode(m.payload, type=ScreenPop).call_id for m in got.on("/screenpop")]
+    assert sorted(ids) == sorted(c.uniqueid for c in fresh)
+    assert len(received) == 2
+    assert publisher.stats.dropped_stale == 3
+
+
+async def test_unreachable_broker_never_blocks_and_buffer_is_bounded() -> None:
+    publisher = ScreenPopPublisher(
+        "lab", "127.0.0.1", free_port(), buffer_size=10, backoff_s=(0.05, 0.1)
+    )
+    pipeline = Pipeline(CallTracker("lab"), sinks=[publisher], log_events=False)
+    async with running(publisher):
+        start = time.perf_counter()
+        for i in range(50):
+            for msg in messages(Call(f"1795935000.{i}", "101", "7100", agent=1).all()):
+                pipeline.feed(msg, None)
+        elapsed = time.perf_counter() - start
+        await asyncio.sleep(0.2)
+        assert 0 < publisher.buffered() <= 10
+        assert publisher.stats.dropped_overflow > 0
+    assert elapsed < 0.5
