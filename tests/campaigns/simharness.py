@@ -50,7 +50,13 @@ SECRET = "campaign-test"
 AGENTS = tuple(f"Local/prepago{i}@lab-agents" for i in range(1, 5))
 
 
-def sim_config(start: datetime, *, agents: int = 4, **originate: float) -> SimConfig:
+def sim_config(
+    start: datetime,
+    *,
+    agents: int = 4,
+    talk_s: tuple[float, float] = (900.0, 1500.0),
+    **originate: float,
+) -> SimConfig:
     """The campaign queue with `agents` members, no inbound traffic, long talks."""
     return SimConfig(
         queues=(QueueConfig(name=DEFAULT_QUEUE, strategy="leastrecent", max_wait_s=900.0),),
@@ -60,8 +66,8 @@ def sim_config(start: datetime, *, agents: int = 4, **originate: float) -> SimCo
         ),
         services=(),
         behaviour=Behaviour(
-            talk_min_s=900.0,
-            talk_max_s=1500.0,
+            talk_min_s=talk_s[0],
+            talk_max_s=talk_s[1],
             pause_mean_interval_s=5400.0,
             pause_min_s=60.0,
             pause_max_s=300.0,
