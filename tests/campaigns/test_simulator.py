@@ -209,3 +209,33 @@ async def test_300_customers_4_agents_pause_resume_and_restart_against_the_simul
     assert len(answered) > 200
     # the restart's calls out got their real results, not `unknown`
     assert all(rows[a][1] != "unknown" for a in out_at_restart)
+
+
+async def test_the_last_day_of_the_month_ends_the_campaign_at_closing_time(
+    db: AsyncEngine, tmp_path: Path
+) -> None:
+    """Saturday 29th (09:00-13:00), Sunday 30th (no calls), Monday 31st until 19:00: the
+    campaign ends with its window, customers left uncalled, and nothing is dialed after."""
+    await import_customer_list(
+        db, write(tmp_path / "lista.csv", customer_list(200)), month=None, now_ms=0
+    )
+    sim = Simulator(
+        sim_config(lp(2025, 3, 29, 12, 0), answer_prob=0.8), seed=11, speed=None, secret=SECRET
+    )
+    probe = OriginateProbe(sim.engine)
+    async with sim:
+        host = await start_host(sim, db, MONTH, SETTINGS)
+        driver = Driver(sim, host)
+        await driver.run_until(lp(2025, 4, 2, 12, 0))
+        assert host.dialer.done
+        ended_at = driver.now
+        await host.shutdown()
+    seen = probe.seen
+    state = await load_state(db, MONTH)
+    check_every_originate(seen, state.customers)
+    days = Counter(s.at.astimezone(LA_PAZ).date() for s in seen)
+    assert set(days) == {date(2025, 3, 29), date(2025, 3, 31)}
+    assert max(s.at for s in seen) < lp(2025, 3, 31, 19, 0)
+    assert ended_at < lp(2025, 4, 1, 0, 0)  # done once the last calls out ended
+    assert all(o.outcome != "pending" for o in sim.truth.originates)
+    assert len(state.attempts) < len(state.customers)  # the window closed on them
