@@ -289,6 +289,9 @@ class LocalBus:
 
 
 # ------------------------------------------------------------------------ publisher
+MAX_INFLIGHT = 16  # QoS 1 publishes awaiting their PUBACK at once
+
+
 def _raise_if_cancelling() -> None:
     """Python 3.11's ``wait_for`` (inside aiomqtt) may swallow a cancellation that races
     with completion; honour a pending cancel before waiting again."""
@@ -376,7 +379,9 @@ class ScreenPopPublisher:
         self._auth = (username, password)
         self._inbox: deque[_PopDraft | _Outbound | tuple[str, str, str]] = deque()
         self._inbox_ready = asyncio.Event()
-        self._outbound: deque[_Outbound] = deque()
+        self._pops: deque[_Outbound] = deque()  # sent first: an agent is waiting
+        self._events: deque[_Outbound] = deque()
+        self._inflight: dict[asyncio.Task[None], tuple[deque[_Outbound], _Outbound]] = {}
         self._outbound_ready = asyncio.Event()
         self._lookups: dict[str, asyncio.Task[CustomerInfo | None]] = {}
         self._tasks: set[asyncio.Task[None]] = set()
@@ -562,10 +567,11 @@ class ScreenPopPublisher:
         self.bus.deliver(Delivery(kind, item.topic, item.body, **kw))
         if self.host is None:
             return
-        if len(self._outbound) >= self._cfg.buffer_size:
-            self._outbound.popleft()
+        queue = self._pops if kind == "screenpop" else self._events
+        if len(queue) >= self._cfg.buffer_size:
+            queue.popleft()
             self.stats.dropped_overflow += 1
-        self._outbound.append(item)
+        queue.append(item)
         self._outbound_ready.set()
 
     async def _connection_loop(self) -> None:
@@ -627,33 +633,53 @@ class ScreenPopPublisher:
             pass
 
     async def _drain(self, watch: asyncio.Task[None], client: aiomqtt.Client) -> None:
-        """Send the buffer in order, QoS 1, dropping what is no longer fresh."""
-        while True:
-            while self._outbound:
-                item = self._outbound[0]
-                if time.monotonic() - item.created > item.max_age_s:
-                    self._outbound.popleft()
-                    self.stats.dropped_stale += 1
-                    log.debug("mqtt_message_dropped", topic=item.topic, reason="stale")
-                    continue
-                await client.publish(item.topic, item.body, 1)
-                if self._outbound and self._outbound[0] is item:
-                    self._outbound.popleft()
-                self.stats.published += 1
-            self._outbound_ready.clear()
-            _raise_if_cancelling()
-            ready = asyncio.ensure_future(self._outbound_ready.wait())
-            try:
-                await asyncio.wait({ready, watch}, return_when=asyncio.FIRST_COMPLETED)
-            finally:
-                ready.cancel()
-            if watch.done():
-                watch.result()  # raises the MqttError that ended it
-                raise aiomqtt.MqttError("disconnected from the broker")
+        """Send pops first, then events, QoS 1, up to ``MAX_INFLIGHT`` awaiting their PUBACK;
+        drop what is no longer fresh. Unacknowledged messages go back to the buffer."""
+        try:
+            while True:
+                self._outbound_ready.clear()
+                self._send_some(client)
+                for task in [t for t in self._inflight if t.done()]:
+                    task.result()  # a failed publish ends the session (MqttError)
+                _raise_if_cancelling()
+                ready = asyncio.ensure_future(self._outbound_ready.wait())
+                try:
+                    await asyncio.wait({ready, watch}, return_when=asyncio.FIRST_COMPLETED)
+                finally:
+                    ready.cancel()
+                if watch.done():
+                    watch.result()  # raises the MqttError that ended it
+                    raise aiomqtt.MqttError("disconnected from the broker")
+        finally:
+            for task, (queue, item) in reversed(list(self._inflight.items())):
+                task.cancel()
+                queue.appendleft(item)
+            self._inflight.clear()
+
+    def _send_some(self, client: aiomqtt.Client) -> None:
+        now = time.monotonic()
+        while len(self._inflight) < MAX_INFLIGHT and (self._pops or self._events):
+            queue = self._pops if self._pops else self._events
+            item = queue.popleft()
+            if now - item.created > item.max_age_s:
+                self.stats.dropped_stale += 1
+                log.debug("mqtt_message_dropped", topic=item.topic, reason="stale")
+                continue
+            task = asyncio.create_task(client.publish(item.topic, item.body, 1))
+            self._inflight[task] = (queue, item)
+            task.add_done_callback(self._acked)
+
+    def _acked(self, task: asyncio.Task[None]) -> None:
+        if task.cancelled():
+            return
+        if task.exception() is None:
+            self._inflight.pop(task, None)
+            self.stats.published += 1
+        self._outbound_ready.set()
 
     def buffered(self) -> int:
         """Messages waiting for the broker."""
-        return len(self._outbound)
+        return len(self._pops) + len(self._events) + len(self._inflight)
 
     def counters(self) -> Mapping[str, int]:
         """Counters by name (for /metrics)."""
@@ -664,5 +690,5 @@ class ScreenPopPublisher:
             "dropped_stale": s.dropped_stale,
             "dropped_overflow": s.dropped_overflow,
             "connects": s.connects,
-            "buffered": len(self._outbound),
+            "buffered": self.buffered(),
         }
