@@ -41,7 +41,7 @@ ami_events = Table(
     UniqueConstraint("pbx_id", "digest", name="uq_ami_events_pbx_digest"),
 )
 Index("ix_ami_events_uniqueid", ami_events.c.uniqueid)
-Index("ix_ami_events_ts", ami_events.c.pbx_id, ami_events.c.ts_ms)
+Index("ix_ami_events_event_ts", ami_events.c.event, ami_events.c.ts_ms)
 
 calls = Table(
     "calls",

@@ -568,17 +568,8 @@ class CallTracker:
         key = (event.queue, event.agent_interface)
         if isinstance(event, QueueMemberRemoved):
             state = self.members.pop(key, None) or MemberState(*key)
-            return [
-                MemberUpdated(
-                    queue=state.queue,
-                    interface=state.interface,
-                    name=event.member_name or state.name,
-                    status=state.status,
-                    paused=state.paused,
-                    in_call=state.in_call,
-                    removed=True,
-                )
-            ]
+            state.name = event.member_name or state.name
+            return [_member_effect(state, removed=True)]
         found = self.members.get(key)
         state = found if found is not None else MemberState(*key)
         self.members[key] = state
@@ -588,17 +579,7 @@ class CallTracker:
         if not isinstance(event, QueueMemberPaused):  # 11's pause event has no status
             state.status = event.status
             state.in_call = bool(event.in_call)
-        return [
-            MemberUpdated(
-                queue=state.queue,
-                interface=state.interface,
-                name=state.name,
-                status=state.status,
-                paused=state.paused,
-                in_call=state.in_call,
-                pause_reason=state.pause_reason,
-            )
-        ]
+        return [_member_effect(state)]
 
     # ------------------------------------------------------------- resync, sweep
     def resync(self, snapshot: QueueSnapshot, at: float) -> list[Effect]:
@@ -649,10 +630,10 @@ class CallTracker:
                     entry.left_at = at
                     entry.outcome = "abandoned"
                 effects.append(self._close_gap(uid, live, at))
-        self.members = {}
+        members: dict[tuple[str, str], MemberState] = {}
         for m in snapshot.members:
             key = (m.queue, m.agent_interface)
-            self.members[key] = MemberState(
+            state = members[key] = MemberState(
                 queue=m.queue,
                 interface=m.agent_interface,
                 name=m.name,
@@ -660,6 +641,11 @@ class CallTracker:
                 paused=bool(m.paused),
                 in_call=m.busy,
             )
+            effects.append(_member_effect(state))
+        for key, gone in self.members.items():
+            if key not in members:
+                effects.append(_member_effect(gone, removed=True))
+        self.members = members
         return effects
 
     def _close_gap(self, uid: str, live: _Live, at: float) -> CallFinished:
@@ -691,6 +677,19 @@ class CallTracker:
             if (settling and idle > settle_s) or idle > max_age_s:
                 effects.append(self._close_gap(uid, live, live.last_activity))
         return effects
+
+
+def _member_effect(state: MemberState, *, removed: bool = False) -> MemberUpdated:
+    return MemberUpdated(
+        queue=state.queue,
+        interface=state.interface,
+        name=state.name,
+        status=state.status,
+        paused=state.paused,
+        in_call=state.in_call,
+        pause_reason=state.pause_reason,
+        removed=removed,
+    )
 
 
 _SNAPSHOT_KEYS = frozenset(

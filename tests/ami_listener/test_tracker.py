@@ -21,7 +21,14 @@ from ami_listener.events import (
 )
 from ami_listener.pipeline import Pipeline
 from ami_listener.protocol import AmiMessage
-from ami_listener.tracker import CallFinished, CallTracker, Effect, IvrHangup, QueueSnapshot
+from ami_listener.tracker import (
+    CallFinished,
+    CallTracker,
+    Effect,
+    IvrHangup,
+    MemberUpdated,
+    QueueSnapshot,
+)
 
 
 def join(uid: str, ts: float, queue: str = "q101", exten: str = "101") -> QueueCallerJoin:
@@ -127,7 +134,7 @@ def test_resync_adds_unknown_waiting_caller_and_closes_vanished_one() -> None:
     assert new.resynced and new.entered_at == 130.0
     assert t.calls["known"].record.entries[0].entered_at == 100.0  # not counted twice
     # A second identical resync changes nothing.
-    assert t.resync(snap, at=150.0) == []
+    assert all(isinstance(e, MemberUpdated) for e in t.resync(snap, at=150.0))
 
 
 def test_resync_finishes_a_conversation_that_ended_during_the_outage() -> None:
@@ -143,7 +150,7 @@ def test_resync_finishes_a_conversation_that_ended_during_the_outage() -> None:
         ],
     )
     busy = QueueSnapshot(members=[QueueMember(queue="q101", location="SIP/1", status=2, in_call=1)])
-    assert t.resync(busy, at=120.0) == []
+    assert all(isinstance(e, MemberUpdated) for e in t.resync(busy, at=120.0))
     idle = QueueSnapshot(members=[QueueMember(queue="q101", location="SIP/1", status=1)])
     (done,) = finished(t.resync(idle, at=160.0))
     assert done.call.outcome == "answered" and done.call.gap
@@ -315,3 +322,13 @@ async def test_ivr_hangups_reach_the_store(tmp_path: Path) -> None:
         rows = (await conn.execute(sa.select(ivr_calls))).mappings().all()
     await engine.dispose()
     assert [(r["uniqueid"], r["service"], r["started_at_ms"]) for r in rows] == [("a", "101", 5000)]
+
+
+def test_resync_reports_members_and_removes_the_gone() -> None:
+    t = CallTracker("p")
+    t.resync(QueueSnapshot(members=[QueueMember(queue="q1", location="A", status=1)]), at=1.0)
+    effects = t.resync(
+        QueueSnapshot(members=[QueueMember(queue="q1", location="B", status=1)]), at=2.0
+    )
+    got = {(e.interface, e.removed) for e in effects if isinstance(e, MemberUpdated)}
+    assert got == {("B", False), ("A", True)}

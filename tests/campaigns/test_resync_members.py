@@ -1,14 +1,12 @@
 """Queue members after a (re)login: the campaign learns them from the QueueStatus answer.
 
-The tracker applies a resync snapshot (``CallTracker.resync``) without producing any
-``MemberUpdated`` effect, so an effect-only consumer never hears of members that do not
-change state afterwards. The campaign sink reads the snapshot's ``QueueMember`` events
-itself (``handle_event``); the xfail test below pins the tracker's behaviour for its owner.
+The tracker turns a resync snapshot (``CallTracker.resync``) into ``MemberUpdated``
+effects (and removals for members that are gone), so effect-only consumers (wallboard)
+stay right after a reconnect; the campaign sink also reads the snapshot's ``QueueMember``
+events itself (``handle_event``).
 """
 
 from __future__ import annotations
-
-import pytest
 
 from ami_listener.pipeline import RESYNC_ACTION_PREFIX, Pipeline
 from ami_listener.protocol import AmiMessage
@@ -66,10 +64,6 @@ def test_the_campaign_sink_takes_free_agents_from_a_resync_snapshot() -> None:
     assert availability.free_agents(DEFAULT_QUEUE) == 1  # a1: a2 is paused, a3 busy
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="ami_listener/tracker.py CallTracker.resync replaces members without effects",
-)
 def test_a_resync_snapshot_reaches_effect_sinks_as_member_updates() -> None:
     effects = Effects()
     pipeline = Pipeline(CallTracker("t"), sinks=[effects])

@@ -2,7 +2,7 @@
 
 Revision ID: 0001
 Revises:
-Create Date: 2026-11-29 05:41:50.130305
+Create Date: 2026-11-29 05:53:32.574947
 """
 
 from __future__ import annotations
@@ -34,7 +34,7 @@ def upgrade() -> None:
         sa.PrimaryKeyConstraint("id"),
         sa.UniqueConstraint("pbx_id", "digest", name="uq_ami_events_pbx_digest"),
     )
-    op.create_index("ix_ami_events_ts", "ami_events", ["pbx_id", "ts_ms"], unique=False)
+    op.create_index("ix_ami_events_event_ts", "ami_events", ["event", "ts_ms"], unique=False)
     op.create_index("ix_ami_events_uniqueid", "ami_events", ["uniqueid"], unique=False)
     op.create_table(
         "calls",
@@ -360,6 +360,6 @@ def downgrade() -> None:
     op.drop_index("ix_calls_entered", table_name="calls")
     op.drop_table("calls")
     op.drop_index("ix_ami_events_uniqueid", table_name="ami_events")
-    op.drop_index("ix_ami_events_ts", table_name="ami_events")
+    op.drop_index("ix_ami_events_event_ts", table_name="ami_events")
     op.drop_table("ami_events")
     # ### end Alembic commands ###
