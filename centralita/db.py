@@ -18,10 +18,11 @@ MIGRATIONS = Path(__file__).parent / "migrations"
 def all_metadata() -> list[MetaData]:
     """The MetaData of every package that owns tables (one Alembic history for all)."""
     from campaigns.schema import metadata as campaign_metadata
+    from console.schema import metadata as console_metadata
     from ivr.schema import metadata as ivr_metadata
     from metrics.schema import metadata as metrics_metadata
 
-    return [ingest_metadata, ivr_metadata, metrics_metadata, campaign_metadata]
+    return [ingest_metadata, ivr_metadata, metrics_metadata, campaign_metadata, console_metadata]
 
 
 def alembic_config(url: str | None = None) -> Config:

@@ -40,7 +40,9 @@ def free_port(preferred: int = 0) -> int:
     raise OSError("no free port")
 
 
-def demo_settings(db_path: Path, ami_port: int, http_port: int, ivr_port: int) -> Settings:
+def demo_settings(
+    db_path: Path, ami_port: int, http_port: int, ivr_port: int, users_file: Path | None = None
+) -> Settings:
     """Settings of the demo daemon (embedded broker: no MQTT host)."""
     base = parse_settings("", "<demo>", env={})
     return msgspec.structs.replace(
@@ -49,7 +51,10 @@ def demo_settings(db_path: Path, ami_port: int, http_port: int, ivr_port: int) -
         ami=msgspec.structs.replace(base.ami, port=ami_port, ping_interval_s=5.0),
         database=msgspec.structs.replace(base.database, url=f"sqlite+aiosqlite:///{db_path}"),
         ivr=msgspec.structs.replace(base.ivr, host="127.0.0.1", port=ivr_port),
-        http=msgspec.structs.replace(base.http, port=http_port),
+        http=msgspec.structs.replace(
+            base.http, port=http_port, users_file=str(users_file) if users_file else ""
+        ),
+        mqtt=msgspec.structs.replace(base.mqtt, host=""),
         replay_window_s=0.0,
     )
 
@@ -104,6 +109,31 @@ async def print_indicator(daemon: Daemon) -> None:
     _say(render_table(report))
 
 
+DEMO_AGENTS = 8
+
+
+def demo_users(path: Path) -> dict[str, str]:
+    """A fresh console users file: one supervisor and the simulator's agents, each with a
+    random password (returned, to be printed once: the demo's only copy)."""
+    from console.users import User, hash_password, save_user
+
+    path.unlink(missing_ok=True)
+    accounts = {"supervisor": ("supervisor", "")}
+    for i in range(1, DEMO_AGENTS + 1):
+        accounts[f"agente{i}"] = ("agent", f"Local/agent{i}@lab-agents")
+    passwords: dict[str, str] = {}
+    for name, (role, interface) in accounts.items():
+        passwords[name] = secrets.token_urlsafe(6)
+        user = User(
+            name=name,
+            role=role,  # type: ignore[arg-type]
+            interface=interface,
+            password=hash_password(passwords[name]),
+        )
+        save_user(path, user)
+    return passwords
+
+
 def _prepare(args: argparse.Namespace) -> tuple[Path, bytes]:
     """A fresh database path in the work directory, and the capture bytes if any."""
     workdir = Path(args.dir)
@@ -153,7 +183,9 @@ async def run_demo(args: argparse.Namespace) -> int:
         await sim.__aenter__()
         ami_port = sim.port
         source = f"simulador ({args.calls} llamadas, semilla {args.seed}, x{args.speed:g})"
-    settings = demo_settings(db_path, ami_port, http_port, ivr_port)
+    users_file = db_path.parent / "console-users.toml"
+    passwords = {} if args.no_console else await asyncio.to_thread(demo_users, users_file)
+    settings = demo_settings(db_path, ami_port, http_port, ivr_port, users_file)
     if args.no_console:
         settings = msgspec.structs.replace(
             settings, http=msgspec.structs.replace(settings.http, enabled=False)
@@ -173,8 +205,10 @@ async def run_demo(args: argparse.Namespace) -> int:
         _say(f"  base de datos  {db_path}")
         if not args.no_console:
             _say(f"  consola        http://127.0.0.1:{http_port}/")
-            _say(f"  panel (wallboard) http://127.0.0.1:{http_port}/wallboard")
+            _say(f"  panel (wallboard) http://127.0.0.1:{http_port}/muro")
             _say(f"  métricas       http://127.0.0.1:{http_port}/metrics")
+            logins = ", ".join(f"{n} / {p}" for n, p in passwords.items())
+            _say(f"  usuarios (usuario / clave de esta demo): {logins}")
         _say(f"  IVR (FastAGI)  agi://127.0.0.1:{ivr_port}/ivr")
         progress = asyncio.create_task(_progress(daemon, total, stop_progress))
         if sim is not None:

@@ -77,7 +77,10 @@ class HttpSection(_S, frozen=True):
     enabled: bool = True
     host: str = "127.0.0.1"
     port: int = 8080
-    users_file: str = ""
+    users_file: str = ""  # console users (``centralita console users add``)
+    session_key_env: str = "CENTRALITA_SESSION_KEY"  # signs console sessions
+    session_key_file: str = ""
+    secure_cookies: bool = False  # set when served behind HTTPS
 
 
 class CampaignSection(_S, frozen=True):
@@ -104,6 +107,13 @@ class Settings(_S, frozen=True):
     def ami_secret(self) -> str:
         """The AMI secret, from the file named in the config or the environment."""
         return _secret(self.ami.secret_file, self.ami.secret_env, "ami.secret_file")
+
+    def session_key(self) -> bytes | None:
+        """The console's session signing key (None: a random one per process)."""
+        key = _secret(
+            self.http.session_key_file, self.http.session_key_env, "http.session_key_file"
+        )
+        return key.encode("utf-8") if key else None
 
     def database_url(self) -> str:
         """The database URL with the password filled in from the environment or file."""

@@ -6,6 +6,7 @@ Kept apart from ``daemon.py`` so each package's wiring reads in one place.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 from collections.abc import Coroutine
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -30,13 +31,68 @@ def make_sinks(
     Parts that need the listener's AMI client register a callable in
     ``extra["after_listener"]``; the daemon calls each with the listener once it exists.
     """
-    del holder
     sinks: list[EffectSink] = []
     extra.setdefault("after_listener", [])
     extra.setdefault("coroutines", [])
+    sinks += _screen_pops(daemon, holder, engine, extra)
     if daemon.settings.campaign.enabled:
         sinks += _campaign(daemon, engine, extra)
     return sinks
+
+
+class _CurrentRouting:
+    """The routing table as it is now (hot reload), for the publisher's service names."""
+
+    def __init__(self, holder: RoutingHolder) -> None:
+        self.holder = holder
+
+    def service(self, key: str) -> Any:
+        """The current table's service with this key (KeyError if none)."""
+        return self.holder.table.service(key)
+
+
+def _screen_pops(
+    daemon: Daemon, holder: RoutingHolder, engine: AsyncEngine, extra: dict[str, Any]
+) -> list[EffectSink]:
+    """The screen-pop publisher (MQTT, or the in-process bus alone) and the live state."""
+    from ami_listener.publisher import ScreenPopPublisher, directory_lookup, service_resolver
+    from console.live import LiveState
+    from ivr.directory import SqlCustomerDirectory
+
+    s = daemon.settings
+    table = holder.table
+    publisher = ScreenPopPublisher(
+        s.pbx_id,
+        s.mqtt.host or None,
+        s.mqtt.port,
+        services=service_resolver(_CurrentRouting(holder)),
+        customer_lookup=directory_lookup(SqlCustomerDirectory(engine)),
+        pop_max_age_s=s.mqtt.pop_max_age_s,
+    )
+    live = LiveState(
+        s.pbx_id,
+        measured=[x.key for x in table.measured_services()],
+        service_names={x.key: x.name for x in table.services},
+    )
+    extra["publisher"] = publisher
+    extra["live"] = live
+    extra["publisher_stats"] = publisher.counters
+    extra["today_service_level"] = live.today_service_level
+    extra["coroutines"].append(_run_publisher(daemon, publisher))
+    return [publisher, live]
+
+
+async def _run_publisher(daemon: Daemon, publisher: Any) -> None:
+    """The publisher's task, ended when the daemon stops."""
+    task = asyncio.create_task(publisher.run())
+    stop = asyncio.create_task(daemon.stop_event.wait())
+    try:
+        await asyncio.wait({task, stop}, return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        stop.cancel()
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
 
 
 def _campaign(daemon: Daemon, engine: AsyncEngine, extra: dict[str, Any]) -> list[EffectSink]:
@@ -99,6 +155,7 @@ async def _http(daemon: Daemon, parts: DaemonParts) -> None:
     from centralita.http import create_http_app
 
     s = daemon.settings.http
+    await _mount_console(daemon, parts)
     app = create_http_app(daemon, parts)
     config = uvicorn.Config(app, host=s.host, port=s.port, log_config=None, access_log=False)
     server = uvicorn.Server(config)
@@ -112,7 +169,27 @@ async def _http(daemon: Daemon, parts: DaemonParts) -> None:
     await serving
 
 
-def users_file(daemon: Daemon) -> Path | None:
-    """The console users file, if configured."""
-    path = daemon.settings.http.users_file
-    return Path(path) if path else None
+async def _mount_console(daemon: Daemon, parts: DaemonParts) -> None:
+    """Build the console app (users, sessions, live state loaded with today's calls)."""
+    from console.app import create_app
+    from console.users import UserDirectory, load_users
+
+    s = daemon.settings
+    live = parts.extra["live"]
+    await live.load_today(parts.engine)
+    users = (
+        await asyncio.to_thread(load_users, Path(s.http.users_file))
+        if s.http.users_file
+        else UserDirectory([])
+    )
+    if not len(users):
+        log.warning("console_without_users", hint="centralita console users add NAME ...")
+    parts.extra["console_app"] = create_app(
+        s.pbx_id,
+        parts.engine,
+        parts.extra["publisher"],
+        live,
+        users,
+        session_key=s.session_key(),
+        secure_cookies=s.http.secure_cookies,
+    )
