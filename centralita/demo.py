@@ -22,6 +22,7 @@ from typing import Any
 
 import msgspec
 
+from centralita import __version__
 from centralita.daemon import Daemon
 from centralita.settings import Settings, parse_settings
 
@@ -103,7 +104,9 @@ async def print_indicator(daemon: Daemon) -> None:
         return
     month = local_text(int(first))[:7]
     report = await monthly_report(
-        parts.engine, ReportRequest(period=Period.month(month), rules=CountingRules())
+        parts.engine,
+        ReportRequest(period=Period.month(month), rules=CountingRules()),
+        software_version=__version__,
     )
     _say("")
     _say(render_table(report))

@@ -152,3 +152,17 @@ async def test_migrations_create_every_table_on_both_databases(db_url: str) -> N
     expected = {t.name for md in all_metadata() for t in md.sorted_tables}
     assert expected <= names
     assert {"ami_events", "calls", "queue_entries", "ivr_calls", "customers", "ql_calls"} <= names
+
+
+async def test_concurrent_migrations_on_one_database(db_url: str) -> None:
+    """Several daemons starting together on an empty database: all succeed."""
+    from sqlalchemy.ext.asyncio import create_async_engine
+
+    from centralita.db import migrate
+
+    engines = [create_async_engine(db_url) for _ in range(3)]
+    try:
+        await asyncio.gather(*(migrate(e) for e in engines))
+    finally:
+        for e in engines:
+            await e.dispose()
