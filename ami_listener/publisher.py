@@ -9,10 +9,13 @@ daemon's status is the retained ``centralita/<pbx>/status``, ``offline`` as the 
 
 ``handle`` runs on the ingest path: it only builds a small struct and appends it to an
 inbox. ``run`` (one task) enriches pops with the customer record and keeps the broker
-connection (reconnect with backoff; aiomqtt has none). While the broker is away, messages
-wait in a bounded buffer; on reconnect the ones still fresh are sent, older ones are
-dropped and counted. With no broker configured (``host=None``) the in-process
-:class:`LocalBus` alone delivers pops (the console subscribes to it in both cases).
+connection (reconnect with backoff; aiomqtt has none). While connected, a ready message is
+handed to aiomqtt at once (no extra task wake-up on the pop's path), and the socket has
+``TCP_NODELAY`` so that back-to-back QoS 1 packets are not held by Nagle's algorithm.
+While the broker is away, messages wait in a bounded buffer; on reconnect the ones still
+fresh are sent, older ones are dropped and counted. With no broker configured
+(``host=None``) the in-process :class:`LocalBus` alone delivers pops (the console
+subscribes to it in both cases).
 """
 
 from __future__ import annotations
@@ -20,6 +23,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import re
+import socket
 import time
 from collections import deque
 from collections.abc import AsyncIterator, Callable, Coroutine, Mapping
@@ -383,6 +387,7 @@ class ScreenPopPublisher:
         self._events: deque[_Outbound] = deque()
         self._inflight: dict[asyncio.Task[None], tuple[deque[_Outbound], _Outbound]] = {}
         self._outbound_ready = asyncio.Event()
+        self._live: aiomqtt.Client | None = None  # the connected client, while a session lasts
         self._lookups: dict[str, asyncio.Task[CustomerInfo | None]] = {}
         self._tasks: set[asyncio.Task[None]] = set()
         self._enc = msgspec.json.Encoder()
@@ -572,7 +577,10 @@ class ScreenPopPublisher:
             queue.popleft()
             self.stats.dropped_overflow += 1
         queue.append(item)
-        self._outbound_ready.set()
+        if self._live is not None:  # publish now: waking the drain task costs loop turns
+            self._send_some(self._live)
+        else:
+            self._outbound_ready.set()
 
     async def _connection_loop(self) -> None:
         """aiomqtt's reconnection recipe: connect, serve, on MqttError back off and retry."""
@@ -610,6 +618,9 @@ class ScreenPopPublisher:
             will=aiomqtt.Will(status, offline, 1, True),
             timeout=self._cfg.publish_timeout_s,
             keepalive=15,
+            # Small QoS 1 packets back to back: Nagle would hold the second one until the
+            # broker ACKs the first (tens of ms when the ACK is delayed).
+            socket_options=[(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)],
         )
         async with client:
             await client.publish(status, self._enc.encode(Status(status="online")), 1, True)
@@ -635,6 +646,7 @@ class ScreenPopPublisher:
     async def _drain(self, watch: asyncio.Task[None], client: aiomqtt.Client) -> None:
         """Send pops first, then events, QoS 1, up to ``MAX_INFLIGHT`` awaiting their PUBACK;
         drop what is no longer fresh. Unacknowledged messages go back to the buffer."""
+        self._live = client
         try:
             while True:
                 self._outbound_ready.clear()
@@ -651,6 +663,7 @@ class ScreenPopPublisher:
                     watch.result()  # raises the MqttError that ended it
                     raise aiomqtt.MqttError("disconnected from the broker")
         finally:
+            self._live = None
             for task, (queue, item) in reversed(list(self._inflight.items())):
                 task.cancel()
                 queue.appendleft(item)

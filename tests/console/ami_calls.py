@@ -1,7 +1,7 @@
 """Synthetic AMI 12+ frames for one queue call, shaped like the real captures' frames.
 
-Used by the console tests and by ``bench/screenpop.py`` (a call with an IVR result and an
-agent, which the lab captures do not have).
+Used by the console tests (a call with an IVR result and an agent, which the lab captures
+do not have) and by ``bench/screenpop.py`` (calls on a schedule).
 """
 
 from __future__ import annotations

@@ -21,6 +21,7 @@ import pytest
 from tests.conftest import port_open
 
 MOSQUITTO = "/usr/sbin/mosquitto"
+CHROMIUM = "/usr/bin/chromium"
 
 
 def free_port() -> int:
@@ -60,6 +61,16 @@ class PrivateBroker:
         self.proc.terminate()
         self.proc.wait(10)
         self.proc = None
+
+
+@pytest.fixture
+def chromium() -> str:
+    """Debian's Chromium for playwright (skips when missing, unless services are required)."""
+    if not Path(CHROMIUM).exists():
+        if os.environ.get("CENTRALITA_REQUIRE_SERVICES") == "1":
+            pytest.fail(f"{CHROMIUM} is missing and CENTRALITA_REQUIRE_SERVICES=1")
+        pytest.skip(f"{CHROMIUM} is missing (apt-get install chromium)")
+    return CHROMIUM
 
 
 @pytest.fixture

@@ -23,7 +23,6 @@ from tests.console.ami_calls import Call
 from tests.console.conftest import collect, free_port
 from tests.console.helpers import PASSWORD, console
 
-CHROMIUM = "/usr/bin/chromium"
 ARTIFACTS = Path(__file__).resolve().parents[2] / "artifacts"
 IVR_OK = {
     "service": "101",
@@ -36,15 +35,6 @@ IVR_OK = {
 }
 
 pytestmark = [pytest.mark.browser, pytest.mark.mqtt]
-
-
-@pytest.fixture
-def chromium() -> str:
-    if not Path(CHROMIUM).exists():
-        if os.environ.get("CENTRALITA_REQUIRE_SERVICES") == "1":
-            pytest.fail(f"{CHROMIUM} is missing and CENTRALITA_REQUIRE_SERVICES=1")
-        pytest.skip(f"{CHROMIUM} is missing (apt-get install chromium)")
-    return CHROMIUM
 
 
 @contextlib.asynccontextmanager
