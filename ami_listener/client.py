@@ -168,6 +168,10 @@ class AmiClient(Manager):  # type: ignore[misc]
 
     def connection_made(self, f: Any) -> None:
         if self._closing:
+            # A connect that completes after stop(): close it rather than leak it.
+            if not f.cancelled() and f.exception() is None:
+                transport, _protocol = f.result()
+                transport.close()
             return
         try:
             f.result()

@@ -129,5 +129,5 @@ async def rebuild(
             await conn.execute(sa.delete(queue_entries).where(queue_entries.c.pbx_id == pbx))
             await conn.execute(sa.delete(calls).where(calls.c.pbx_id == pbx))
             latest = {r.uniqueid: r for r in records}
-            written[pbx] = await upsert_calls(conn, latest.values())
+            written[pbx] = await conn.run_sync(upsert_calls, latest.values())
     return written

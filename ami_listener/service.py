@@ -23,7 +23,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from ami_listener.client import DEFAULT_EVENTS, AmiClient
 from ami_listener.pipeline import EffectSink, Pipeline
 from ami_listener.protocol import AmiMessage, MalformedFrame
-from ami_listener.store import write_batch
+from ami_listener.store import BatchWriter
 from ami_listener.tracker import CallTracker
 
 log = structlog.get_logger(__name__)
@@ -83,6 +83,7 @@ class ListenerService:
         self.max_buffered_events = max_buffered_events
         self.retry_max_s = retry_max_s
         self.writer_stats = WriterStats()
+        self.writer = BatchWriter(engine)
         self.client = AmiClient(
             host=ami.host,
             port=ami.port,
@@ -122,6 +123,7 @@ class ListenerService:
                 group.create_task(self._write_loop(), name="store-writer")
         finally:
             await self.client.stop()
+            self.writer.close()
 
     async def _consume(self) -> None:
         pipeline = self.pipeline
@@ -151,7 +153,7 @@ class ListenerService:
                 batch = buffer.take(self.batch_events)
                 self._inflight = True
                 try:
-                    await write_batch(self.engine, batch)
+                    await self.writer.write(batch)
                 except Exception as exc:  # the database is down: keep, retry, never block
                     buffer.put_back(batch)
                     self.writer_stats.failures += 1

@@ -8,6 +8,8 @@ twice produces no duplicates.
 
 from __future__ import annotations
 
+import asyncio
+import functools
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -15,7 +17,7 @@ from typing import Any
 import msgspec
 import sqlalchemy as sa
 from sqlalchemy import event as sa_event
-from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
+from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 
 from ami_listener.records import CallRecord, ms
 from ami_listener.schema import ami_events, calls, ivr_calls, metadata, queue_entries
@@ -28,16 +30,16 @@ def make_engine(url: str, **kwargs: Any) -> AsyncEngine:
     """Create an async engine; SQLite gets WAL, a busy timeout and foreign keys."""
     engine = create_async_engine(url, **kwargs)
     if engine.dialect.name == "sqlite":
-
-        @sa_event.listens_for(engine.sync_engine, "connect")
-        def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:
-            cur = dbapi_conn.cursor()
-            cur.execute("PRAGMA journal_mode=WAL")
-            cur.execute("PRAGMA synchronous=NORMAL")
-            cur.execute("PRAGMA busy_timeout=5000")
-            cur.close()
-
+        sa_event.listen(engine.sync_engine, "connect", _sqlite_pragmas)
     return engine
+
+
+def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:
+    cur = dbapi_conn.cursor()
+    cur.execute("PRAGMA journal_mode=WAL")
+    cur.execute("PRAGMA synchronous=NORMAL")
+    cur.execute("PRAGMA busy_timeout=5000")
+    cur.close()
 
 
 async def create_schema(engine: AsyncEngine) -> None:
@@ -46,7 +48,7 @@ async def create_schema(engine: AsyncEngine) -> None:
         await conn.run_sync(metadata.create_all)
 
 
-def _insert(conn: AsyncConnection, table: sa.Table) -> Any:
+def _insert(conn: sa.Connection, table: sa.Table) -> Any:
     """Dialect-specific INSERT that supports ON CONFLICT."""
     if conn.dialect.name == "postgresql":
         from sqlalchemy.dialects.postgresql import insert as pg_insert
@@ -75,6 +77,17 @@ _SQLITE_INSERT = (
     " (pbx_id, digest, event, ts_ms, received_ms, uniqueid, linkedid, queue, raw)"
     " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)"
 )
+_SQLITE_CHUNK = 500  # 9 parameters a row: well under SQLite's 32,766 variables
+
+
+@functools.lru_cache(maxsize=8)
+def _sqlite_multi(n: int) -> str:
+    """INSERT OR IGNORE of ``n`` rows in one statement."""
+    return _SQLITE_INSERT.replace(
+        " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)", " VALUES " + ", ".join(["(?,?,?,?,?,?,?,?,?)"] * n)
+    )
+
+
 _PG_INSERT = (
     "INSERT INTO ami_events"
     " (pbx_id, digest, event, ts_ms, received_ms, uniqueid, linkedid, queue, raw)"
@@ -143,7 +156,7 @@ def call_rows(record: CallRecord) -> tuple[dict[str, Any], list[dict[str, Any]]]
     return call, entries
 
 
-async def insert_events(conn: AsyncConnection, rows: Sequence[EventRow]) -> None:
+def insert_events(conn: sa.Connection, rows: Sequence[EventRow]) -> None:
     """Append events; ones already stored (same pbx and digest) are skipped.
 
     Goes straight to the driver's executemany: this is the hot path of ingestion.
@@ -151,15 +164,20 @@ async def insert_events(conn: AsyncConnection, rows: Sequence[EventRow]) -> None
     if not rows:
         return
     if conn.dialect.name == "sqlite":
-        await conn.exec_driver_sql(_SQLITE_INSERT, list(rows))
+        # Multi-row statements: one sqlite3 step (one GIL release) per chunk, not per row,
+        # so the writer thread does not queue for the GIL behind the reading thread.
+        for start in range(0, len(rows), _SQLITE_CHUNK):
+            chunk = rows[start : start + _SQLITE_CHUNK]
+            params = [value for row in chunk for value in row]
+            conn.exec_driver_sql(_sqlite_multi(len(chunk)), tuple(params))
     elif conn.dialect.name == "postgresql":
-        await conn.exec_driver_sql(_PG_INSERT, list(rows))
+        conn.exec_driver_sql(_PG_INSERT, list(rows))
     else:
         stmt = _insert(conn, ami_events).on_conflict_do_nothing(index_elements=["pbx_id", "digest"])
-        await conn.execute(stmt, [dict(zip(EVENT_COLUMNS, r, strict=True)) for r in rows])
+        conn.execute(stmt, [dict(zip(EVENT_COLUMNS, r, strict=True)) for r in rows])
 
 
-async def upsert_calls(conn: AsyncConnection, records: Iterable[CallRecord]) -> int:
+def upsert_calls(conn: sa.Connection, records: Iterable[CallRecord]) -> int:
     """Insert or replace call records and their queue entries. Returns the count."""
     call_list: list[dict[str, Any]] = []
     entry_list: list[dict[str, Any]] = []
@@ -176,17 +194,17 @@ async def upsert_calls(conn: AsyncConnection, records: Iterable[CallRecord]) -> 
         ids = [k[1] for k in keys if k[0] == pbx_id]
         for start in range(0, len(ids), 500):
             chunk = ids[start : start + 500]
-            await conn.execute(
+            conn.execute(
                 sa.delete(queue_entries).where(
                     queue_entries.c.pbx_id == pbx_id, queue_entries.c.uniqueid.in_(chunk)
                 )
             )
-            await conn.execute(
+            conn.execute(
                 sa.delete(calls).where(calls.c.pbx_id == pbx_id, calls.c.uniqueid.in_(chunk))
             )
-    await conn.execute(sa.insert(calls), call_list)
+    conn.execute(sa.insert(calls), call_list)
     if entry_list:
-        await conn.execute(sa.insert(queue_entries), entry_list)
+        conn.execute(sa.insert(queue_entries), entry_list)
     return len(call_list)
 
 
@@ -199,12 +217,12 @@ class Batch:
     ivr_hangups: list[IvrHangup] = field(default_factory=list)
 
 
-async def insert_ivr_hangups(conn: AsyncConnection, rows: Sequence[IvrHangup]) -> None:
+def insert_ivr_hangups(conn: sa.Connection, rows: Sequence[IvrHangup]) -> None:
     """Record IVR hang-ups (idempotent on pbx and uniqueid)."""
     if not rows:
         return
     stmt = _insert(conn, ivr_calls).on_conflict_do_nothing(index_elements=["pbx_id", "uniqueid"])
-    await conn.execute(
+    conn.execute(
         stmt,
         [
             {
@@ -220,13 +238,52 @@ async def insert_ivr_hangups(conn: AsyncConnection, rows: Sequence[IvrHangup]) -
     )
 
 
+def write_batch_sync(conn: sa.Connection, batch: Batch) -> None:
+    """Write one batch of events, finished calls and IVR hang-ups (caller's transaction)."""
+    insert_events(conn, batch.events)
+    # A record can be finished twice in one batch only through a replay: keep the last.
+    latest: dict[tuple[str, str], CallRecord] = {}
+    for record in batch.calls:
+        latest[(record.pbx_id, record.uniqueid)] = record
+    upsert_calls(conn, latest.values())
+    insert_ivr_hangups(conn, batch.ivr_hangups)
+
+
 async def write_batch(engine: AsyncEngine, batch: Batch) -> None:
-    """Write one batch of events, finished calls and IVR hang-ups in one transaction."""
+    """Write one batch in one transaction, through the async engine."""
     async with engine.begin() as conn:
-        await insert_events(conn, batch.events)
-        # A record can be finished twice in one batch only through a replay: keep the last.
-        latest: dict[tuple[str, str], CallRecord] = {}
-        for record in batch.calls:
-            latest[(record.pbx_id, record.uniqueid)] = record
-        await upsert_calls(conn, latest.values())
-        await insert_ivr_hangups(conn, batch.ivr_hangups)
+        await conn.run_sync(write_batch_sync, batch)
+
+
+class BatchWriter:
+    """Writes batches for the listener.
+
+    On SQLite the whole batch is written by one worker-thread job on a synchronous
+    connection to the same file (WAL), so the writer never waits for the event loop
+    between statements while the reading side is busy; elsewhere it uses the async
+    engine.
+    """
+
+    def __init__(self, engine: AsyncEngine) -> None:
+        self.engine = engine
+        self._sync: sa.Engine | None = None
+        if engine.dialect.name == "sqlite" and engine.url.database not in (None, "", ":memory:"):
+            self._sync = sa.create_engine(engine.url.set(drivername="sqlite"))
+            sa_event.listen(self._sync, "connect", _sqlite_pragmas)
+
+    def _write_sync(self, batch: Batch) -> None:
+        assert self._sync is not None
+        with self._sync.begin() as conn:
+            write_batch_sync(conn, batch)
+
+    async def write(self, batch: Batch) -> None:
+        """Write one batch in one transaction."""
+        if self._sync is not None:
+            await asyncio.to_thread(self._write_sync, batch)
+        else:
+            await write_batch(self.engine, batch)
+
+    def close(self) -> None:
+        """Release the synchronous engine, if any."""
+        if self._sync is not None:
+            self._sync.dispose()
