@@ -111,28 +111,57 @@ class StreamServer:
                         writer.write(encode_action([("Response", "Success"), ("ActionID", aid)]))
 
 
+def _serve(data: bytes, conn: Any) -> None:
+    """Child process: the AMI peer, so that its work does not share the daemon's core."""
+
+    async def main() -> None:
+        peer = StreamServer(data)
+        server = await asyncio.start_server(peer.client, "127.0.0.1", 0)
+        conn.send(server.sockets[0].getsockname()[1])
+        await asyncio.get_running_loop().run_in_executor(None, conn.recv)  # until told
+        server.close()
+
+    asyncio.run(main())
+
+
 async def bench_end_to_end(data: bytes, n_events: int, url: str) -> tuple[float, int]:
-    """Loopback TCP → client → pipeline → store; (events/s, calls written)."""
+    """Loopback TCP (peer in its own process) → client → pipeline → store; events/s."""
+    import multiprocessing
+
     engine = make_engine(url)
     await create_schema(engine)
-    peer = StreamServer(data)
-    server = await asyncio.start_server(peer.client, "127.0.0.1", 0)
-    port = server.sockets[0].getsockname()[1]
+    parent, child = multiprocessing.Pipe()
+    proc = multiprocessing.get_context("fork").Process(target=_serve, args=(data, child))
+    proc.start()
+    port = await asyncio.get_running_loop().run_in_executor(None, parent.recv)
     service = ListenerService(
         AmiSettings(port=port, secret="bench", ping_interval_s=3600), engine, CallTracker("bench")
     )
     task = asyncio.create_task(service.run())
+    await service.client.logged_in.wait()
+    start = time.perf_counter()
     while service.writer_stats.events_written < n_events:
         await asyncio.sleep(0.01)
     await service.drain(timeout_s=600)
-    elapsed = time.perf_counter() - peer.login_at
+    elapsed = time.perf_counter() - start
     calls = service.writer_stats.calls_written
     task.cancel()
     with contextlib.suppress(asyncio.CancelledError):
         await task
-    server.close()
+    parent.send("stop")
+    proc.join(10)
     await engine.dispose()
     return n_events / elapsed, calls
+
+
+async def _pg_admin(sql: str) -> None:
+    import asyncpg
+
+    conn = await asyncpg.connect(host="127.0.0.1", port=5432, database="test")
+    try:
+        await conn.execute(sql)
+    finally:
+        await conn.close()
 
 
 def main() -> int:
@@ -152,10 +181,16 @@ def main() -> int:
         if args.db == "sqlite":
             url = f"sqlite+aiosqlite:///{Path(tmp) / 'bench.db'}"
         elif args.db == "postgresql":
-            url = "postgresql+asyncpg://127.0.0.1:5432/test"
+            url = "postgresql+asyncpg://127.0.0.1:5432/centralita_bench"
+            asyncio.run(_pg_admin('DROP DATABASE IF EXISTS "centralita_bench"'))
+            asyncio.run(_pg_admin('CREATE DATABASE "centralita_bench"'))
         else:
             url = args.db
-        e2e, calls = asyncio.run(bench_end_to_end(data, n_events, url))
+        try:
+            e2e, calls = asyncio.run(bench_end_to_end(data, n_events, url))
+        finally:
+            if args.db == "postgresql":
+                asyncio.run(_pg_admin('DROP DATABASE IF EXISTS "centralita_bench" WITH (FORCE)'))
     print(f"panoramisk 1.4 stock parser alone : {stock:>10,.0f} events/s")
     print(f"centralita AmiParser alone        : {ours:>10,.0f} events/s ({ours / stock:.1f}x)")
     print(f"end to end, TCP to {args.db:<14} : {e2e:>10,.0f} events/s ({e2e / stock:.1f}x)")
