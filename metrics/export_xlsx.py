@@ -132,14 +132,16 @@ async def _detail_sheets(
     ws.append(_header(ws, DETAIL_HEADERS_ES))
     rows_in_sheet = 1
     total = 0
-    tz = report.period.tz
+    tz, rules = report.period.tz, report.rules
     async for row in detail:
         if rows_in_sheet >= MAX_ROWS:
             index += 1
             ws = wb.create_sheet(f"Detalle {index}")
             ws.append(_header(ws, DETAIL_HEADERS_ES))
             rows_in_sheet = 1
-        ws.append(detail_row_es(row, report.rules, tz))
+        # An empty text is left out as an empty cell: openpyxl writes nothing for None,
+        # and every cell costs (unanswered calls have no answer time nor agent).
+        ws.append([None if value == "" else value for value in detail_row_es(row, rules, tz)])
         rows_in_sheet += 1
         total += 1
     return total

@@ -142,4 +142,7 @@ def local_text(epoch_ms: int | None, tz: str = DEFAULT_TZ) -> str:
     """``2026-11-28 23:14:05`` in local time, or ``""``."""
     if epoch_ms is None:
         return ""
-    return datetime.fromtimestamp(epoch_ms / 1000, _zone(tz)).strftime("%Y-%m-%d %H:%M:%S")
+    local = datetime.fromtimestamp(epoch_ms / 1000, _zone(tz))
+    # isoformat of the naive local time: the same text as strftime, several times faster
+    # (it runs twice per call of a month's audit detail).
+    return local.replace(tzinfo=None).isoformat(" ", "seconds")

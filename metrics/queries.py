@@ -154,25 +154,21 @@ async def fetch_buckets(
     stmt, offset = bucket_query(period, rules, by=by, source=source, pbx_id=pbx_id)
     result = await conn.execute(stmt)
     buckets: list[Bucket] = []
-    for row in result:
-        answered, abandoned = int(row.answered or 0), int(row.abandoned or 0)
-        timeout, empty, key_exit = (
-            int(row.timeout or 0),
-            int(row.exit_empty or 0),
-            int(row.exit_key or 0),
-        )
+    # Positional unpacking in the SELECT's column order: ~7,000 rows for a month. count()
+    # is never NULL; sum() is NULL without answered calls (and a Decimal on PostgreSQL).
+    for h, k, n, answered, within, abandoned, short, timeout, empty, key_exit, wait_ms in result:
         counts = Counts(
             answered=answered,
-            answered_within=int(row.within or 0),
+            answered_within=within,
             abandoned=abandoned,
-            abandoned_short=int(row.short or 0),
+            abandoned_short=short,
             timeout=timeout,
             exit_empty=empty,
             exit_with_key=key_exit,
-            other=int(row.n) - answered - abandoned - timeout - empty - key_exit,
-            answered_wait_ms=int(row.wait_ms or 0),
+            other=n - answered - abandoned - timeout - empty - key_exit,
+            answered_wait_ms=int(wait_ms or 0),
         )
-        buckets.append(Bucket(str(row.k), int(row.h) - offset, counts))
+        buckets.append(Bucket(str(k), int(h) - offset, counts))
     return buckets
 
 
@@ -268,7 +264,10 @@ async def iter_detail(
     only_unanswered: bool = False,
     chunk: int = 20_000,
 ) -> AsyncIterator[dict[str, Any]]:
-    """Call-level rows of the period (audit detail), in entry order, streamed."""
+    """Call-level rows of the period (audit detail), in entry order, streamed.
+
+    Rows are fetched ``chunk`` at a time (one hop to the driver per chunk, not per row).
+    """
     table = table_for(request.source, request.by)
     queue_col = table.c.queue if request.by == "queue" else table.c.queues
     cols = [
@@ -288,8 +287,9 @@ async def iter_detail(
         conds.append(table.c.answered_at_ms.is_(None))
     stmt = sa.select(*cols).where(*conds).order_by(table.c.entered_at_ms, table.c.uniqueid)
     result = await conn.stream(stmt.execution_options(yield_per=chunk))
-    async for row in result:
-        yield dict(row._mapping)
+    async for partition in result.partitions():
+        for row in partition:
+            yield dict(row._mapping)
 
 
 async def fetch_wait_bands(

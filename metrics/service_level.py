@@ -10,7 +10,8 @@ module folds them into months, days and hours.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+import operator
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, fields, replace
 from datetime import date, datetime
 from typing import Final, Literal
@@ -171,8 +172,18 @@ class Counts:
 
     def add(self, other: Counts) -> None:
         """Add another group's counts into this one."""
-        for f in fields(self):
-            setattr(self, f.name, getattr(self, f.name) + getattr(other, f.name))
+        for name, value in zip(COUNT_FIELDS, other.values(), strict=True):
+            setattr(self, name, getattr(self, name) + value)
+
+    def values(self) -> tuple[int, ...]:
+        """The counts in :data:`COUNT_FIELDS` order."""
+        values: tuple[int, ...] = _count_values(self)
+        return values
+
+    @classmethod
+    def from_values(cls, values: Sequence[int]) -> Counts:
+        """Counts from values in :data:`COUNT_FIELDS` order."""
+        return cls(**dict(zip(COUNT_FIELDS, values, strict=True)))
 
     def copy(self) -> Counts:
         """An independent copy."""
@@ -189,6 +200,11 @@ class Counts:
             + self.exit_with_key
             + self.other
         )
+
+
+COUNT_FIELDS: Final[tuple[str, ...]] = tuple(f.name for f in fields(Counts))
+"""The fields of :class:`Counts`, in the order of :meth:`Counts.values`."""
+_count_values = operator.attrgetter(*COUNT_FIELDS)
 
 
 @dataclass(frozen=True)
@@ -374,6 +390,47 @@ def service_of_queue(queue: str) -> str:
     return digits or queue
 
 
+def _sum(vectors: Iterable[Sequence[int]]) -> tuple[int, ...]:
+    """Element-wise sum of count vectors (column sums run in C)."""
+    return tuple(map(sum, zip(*vectors, strict=True)))
+
+
+def _fold(
+    period: Period, buckets: Iterable[Bucket]
+) -> tuple[dict[str, Counts], dict[str, dict[date, Counts]], dict[str, dict[int, Counts]]]:
+    """Totals, daily and hour-of-day counts per group and for ``ALL``.
+
+    Works on plain integer vectors grouped by (group, hour index) and maps each distinct
+    hour index to its local (date, hour) once: a month of 1M calls is ~7,000 buckets, and
+    adding dataclasses field by field for each of them took a third of a second.
+    """
+    per_hour: dict[str, dict[int, list[tuple[int, ...]]]] = {}
+    all_hours: dict[int, list[tuple[int, ...]]] = {}
+    for bucket in buckets:
+        values = bucket.counts.values()
+        per_hour.setdefault(bucket.key, {}).setdefault(bucket.hour_index, []).append(values)
+        all_hours.setdefault(bucket.hour_index, []).append(values)
+    if all_hours:
+        per_hour[ALL_KEY] = all_hours
+    local = {index: period.local_hour(index) for index in all_hours}
+    totals: dict[str, Counts] = {}
+    daily: dict[str, dict[date, Counts]] = {}
+    hourly: dict[str, dict[int, Counts]] = {}
+    for key, hours in per_hour.items():
+        days: dict[date, list[tuple[int, ...]]] = {}
+        of_day: dict[int, list[tuple[int, ...]]] = {}
+        for index, vectors in hours.items():
+            vector = vectors[0] if len(vectors) == 1 else _sum(vectors)
+            day, hour = local[index]
+            days.setdefault(day, []).append(vector)
+            of_day.setdefault(hour, []).append(vector)
+        day_sums = {d: _sum(v) for d, v in days.items()}
+        totals[key] = Counts.from_values(_sum(day_sums.values()))
+        daily[key] = {d: Counts.from_values(v) for d, v in day_sums.items()}
+        hourly[key] = {h: Counts.from_values(_sum(v)) for h, v in of_day.items()}
+    return totals, daily, hourly
+
+
 def build_report(
     *,
     period: Period,
@@ -389,15 +446,7 @@ def build_report(
     """Fold hourly buckets into the period's lines, daily and hourly breakdowns."""
     names = dict(SERVICE_NAMES if names is None else names)
     measured_set = set(measured)
-    totals: dict[str, Counts] = {}
-    daily: dict[str, dict[date, Counts]] = {}
-    hourly: dict[str, dict[int, Counts]] = {}
-    for bucket in buckets:
-        day, hour = period.local_hour(bucket.hour_index)
-        for key in (bucket.key, ALL_KEY):
-            totals.setdefault(key, Counts()).add(bucket.counts)
-            daily.setdefault(key, {}).setdefault(day, Counts()).add(bucket.counts)
-            hourly.setdefault(key, {}).setdefault(hour, Counts()).add(bucket.counts)
+    totals, daily, hourly = _fold(period, buckets)
 
     def is_measured(key: str) -> bool:
         return (service_of_queue(key) if group_by == "queue" else key) in measured_set
