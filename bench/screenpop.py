@@ -272,11 +272,12 @@ def stage_report(stages: Stages, sent: dict[str, float], arrived: dict[str, floa
     chain[4:5] = [
         ("publish → socket write", stages.publish, written),
         ("socket write → subscr.", written, arrived),
+        ("pop ready → sock. write", stages.ready, written),
     ]
     lines = []
     for name, a, b in chain:
         diffs = [(b[k] - a[k]) * 1000 for k in a if k in b]
-        lines.append(f"  {name:<22} {quantiles(diffs)}")
+        lines.append(f"  {name:<23} {quantiles(diffs)}")
     pauses = sorted(stages.gc_pauses_ms)
     lines.append(f"  gc gen1/2 pauses: {len(pauses)}, longest {pauses[-1] if pauses else 0:.1f} ms")
     return lines

@@ -312,3 +312,13 @@ async def test_unreachable_broker_never_blocks_and_buffer_is_bounded() -> None:
         assert publisher.buffered() <= 10
         assert publisher.stats.dropped_overflow > 0
     assert len(pipeline.buffer.calls) == 50
+
+
+async def test_the_publish_flush_reaches_paho() -> None:
+    """``_flush`` writes through aiomqtt's paho client; an aiomqtt release that moves it
+    would silently bring back the slower writer-callback path (bench/RESULTS.md)."""
+    import aiomqtt
+    import paho.mqtt.client as paho
+
+    client = aiomqtt.Client("127.0.0.1")
+    assert isinstance(getattr(client, "_client", None), paho.Client)
