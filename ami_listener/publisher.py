@@ -428,6 +428,10 @@ class ScreenPopPublisher:
             self._put_event("ended", call, now)
             self._put((call.uniqueid, "", ""))  # forget its lookup
 
+    def publish_pop(self, pop: ScreenPop) -> None:
+        """Publish a pop built elsewhere (the campaign's, which carries its customer)."""
+        self._emit_pop(_PopDraft(pop, time.monotonic(), None))
+
     def publish_interaction(self, body: bytes) -> None:
         """Enqueue an interaction record for ``centralita/<pbx>/interactions``."""
         item = _Outbound(

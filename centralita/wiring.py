@@ -82,6 +82,36 @@ def _screen_pops(
     return [publisher, live]
 
 
+def campaign_pop_sink(publisher: Any) -> Any:
+    """The campaign's pop (customer, due date, attempt) as a screen-pop for the agent: the
+    call's own pop (service prepago, script K) completed with the campaign's customer."""
+    import msgspec
+
+    from ami_listener.publisher import CustomerInfo, ScreenPop
+    from campaigns.ports import CampaignPop
+
+    async def send(cp: CampaignPop) -> None:
+        delivered = publisher.bus.pop_for_call(cp.uniqueid)
+        if delivered is None:
+            log.warning("campaign_pop_without_call_pop", uniqueid=cp.uniqueid)
+            return
+        pop = msgspec.json.decode(delivered.body, type=ScreenPop)
+        f = cp.fields
+        pop.customer = CustomerInfo(
+            contract=f.get("contrato", ""),
+            name=f.get("nombre", ""),
+            segment="prepago",
+            phone=f.get("telefono", ""),
+            services=[f["servicio"]] if f.get("servicio") else [],
+            notes=f"Vencimiento {f.get('vencimiento', '')}; intento {f.get('intento', '')}",
+            source="caller_number",
+        )
+        pop.script_id = cp.script_id
+        publisher.publish_pop(pop)
+
+    return send
+
+
 async def _run_publisher(daemon: Daemon, publisher: Any) -> None:
     """The publisher's task, ended when the daemon stops."""
     task = asyncio.create_task(publisher.run())
@@ -116,6 +146,7 @@ def _campaign(daemon: Daemon, engine: AsyncEngine, extra: dict[str, Any]) -> lis
         dialer_settings,
         lambda: datetime.now(UTC),
         stop=daemon.stop_event,
+        pop_sink=campaign_pop_sink(extra["publisher"]),
     )
     extra["after_listener"].append(lambda listener: sender.bind(listener.client))
     extra["coroutines"].extend(coroutines)
