@@ -158,6 +158,8 @@ def create_http_app(daemon: Daemon, parts: DaemonParts) -> Starlette:
             "buffered_rows": listener.buffered,
             "open_calls": len(parts.tracker.calls),
         }
+        if "console_users_error" in parts.extra:
+            body["console_users_error"] = parts.extra["console_users_error"]
         return JSONResponse(body, status_code=200 if ok else 503)
 
     async def metrics(_request: Request) -> PlainTextResponse:

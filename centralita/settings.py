@@ -68,7 +68,6 @@ class IvrSection(_S, frozen=True):
     enabled: bool = True
     host: str = ""
     port: int = 0
-    customers_db: bool = True
 
 
 class HttpSection(_S, frozen=True):

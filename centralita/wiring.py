@@ -203,16 +203,20 @@ async def _http(daemon: Daemon, parts: DaemonParts) -> None:
 async def _mount_console(daemon: Daemon, parts: DaemonParts) -> None:
     """Build the console app (users, sessions, live state loaded with today's calls)."""
     from console.app import create_app
+    from console.exceptions import UsersFileError
     from console.users import UserDirectory, load_users
 
     s = daemon.settings
     live = parts.extra["live"]
     await live.load_today(parts.engine)
-    users = (
-        await asyncio.to_thread(load_users, Path(s.http.users_file))
-        if s.http.users_file
-        else UserDirectory([])
-    )
+    users = UserDirectory([])
+    if s.http.users_file:
+        try:
+            users = await asyncio.to_thread(load_users, Path(s.http.users_file))
+        except UsersFileError as exc:
+            # A broken users file closes the console, never the daemon: calls keep flowing.
+            log.error("console_users_rejected", reason=str(exc))
+            parts.extra["console_users_error"] = str(exc)
     if not len(users):
         log.warning("console_without_users", hint="centralita console users add NAME ...")
     parts.extra["console_app"] = create_app(

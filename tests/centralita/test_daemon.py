@@ -166,3 +166,38 @@ async def test_concurrent_migrations_on_one_database(db_url: str) -> None:
     finally:
         for e in engines:
             await e.dispose()
+
+
+async def test_a_broken_console_users_file_never_stops_ingestion(tmp_path: Path) -> None:
+    data = (FIXTURES / "GIT-11-f3cdc37300-scenario.ami").read_bytes()
+    server = CaptureServer(data, secret=SECRET)
+    ami_port = await server.start()
+    http_port = free_port()
+    settings = settings_for(tmp_path, ami_port, http_port)
+    users = tmp_path / "users.toml"
+    users.write_text("[[user]\nname=")
+    settings = msgspec.structs.replace(
+        settings, http=msgspec.structs.replace(settings.http, users_file=str(users))
+    )
+    daemon = Daemon(settings)
+    await daemon.build()
+    runner = asyncio.create_task(daemon.run())
+    await asyncio.wait_for(server.finished.wait(), 60)
+    parts = daemon.parts
+    assert parts is not None
+    await parts.listener.drain(timeout_s=30)
+    async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{http_port}") as http:
+        health = None
+        for _ in range(200):
+            try:
+                health = (await http.get("/health")).json()
+                break
+            except httpx.ConnectError:
+                await asyncio.sleep(0.05)
+    assert not runner.done()
+    daemon.stop()
+    assert await asyncio.wait_for(runner, 30) == 0
+    await server.close()
+    assert health is not None
+    assert "users.toml" in health["console_users_error"]
+    assert parts.listener.pipeline.stats.calls_finished == 60
