@@ -6,9 +6,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import os
-import shutil
-import socket
-import subprocess
 import time
 import uuid
 from collections.abc import AsyncIterator, Iterator
@@ -18,49 +15,9 @@ from pathlib import Path
 import aiomqtt
 import pytest
 
-from tests.conftest import port_open
+from tests.brokers import PrivateBroker, running_private_broker
 
-MOSQUITTO = "/usr/sbin/mosquitto"
 CHROMIUM = "/usr/bin/chromium"
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-class PrivateBroker:
-    """A Mosquitto of our own on a free port, with persistence so that a subscriber's
-    session (and the QoS 1 messages queued for it) survives a restart."""
-
-    def __init__(self, workdir: Path) -> None:
-        self.port = free_port()
-        self.host = "127.0.0.1"
-        self.conf = workdir / "mosquitto.conf"
-        self.conf.write_text(
-            f"listener {self.port} 127.0.0.1\n"
-            "allow_anonymous true\n"
-            "persistence true\n"
-            f"persistence_location {workdir}/\n"
-            "log_dest none\n"
-        )
-        self.proc: subprocess.Popen[bytes] | None = None
-
-    def start(self) -> None:
-        assert self.proc is None
-        self.proc = subprocess.Popen([MOSQUITTO, "-c", str(self.conf)])
-        deadline = time.monotonic() + 10
-        while not port_open(self.host, self.port):
-            assert time.monotonic() < deadline, "private mosquitto did not start"
-            time.sleep(0.02)
-
-    def stop(self) -> None:
-        if self.proc is None:
-            return
-        self.proc.terminate()
-        self.proc.wait(10)
-        self.proc = None
 
 
 @pytest.fixture
@@ -76,16 +33,7 @@ def chromium() -> str:
 @pytest.fixture
 def private_broker(tmp_path: Path) -> Iterator[PrivateBroker]:
     """A Mosquitto this test may stop and start (skips when mosquitto is not installed)."""
-    if not shutil.which(MOSQUITTO):
-        if os.environ.get("CENTRALITA_REQUIRE_SERVICES") == "1":
-            pytest.fail("mosquitto is not installed and CENTRALITA_REQUIRE_SERVICES=1")
-        pytest.skip("mosquitto is not installed")
-    broker = PrivateBroker(tmp_path)
-    broker.start()
-    try:
-        yield broker
-    finally:
-        broker.stop()
+    yield from running_private_broker(tmp_path)
 
 
 @dataclass

@@ -19,8 +19,9 @@ import uvicorn
 from ami_listener.publisher import ScreenPop
 from ami_listener.store import create_schema, make_engine
 from console.schema import interactions
+from tests.brokers import free_port
 from tests.console.ami_calls import Call
-from tests.console.conftest import collect, free_port
+from tests.console.conftest import collect
 from tests.console.helpers import PASSWORD, console
 
 ARTIFACTS = Path(__file__).resolve().parents[2] / "artifacts"

@@ -29,9 +29,10 @@ from ami_listener.store import create_schema, make_engine, write_batch
 from ami_listener.tracker import CallTracker
 from ivr.directory import Customer, StaticCustomerDirectory
 from routing import default_routing_path, load_routing
+from tests.brokers import PrivateBroker, free_port
 from tests.conftest import FIXTURES
 from tests.console.ami_calls import Call, messages
-from tests.console.conftest import PrivateBroker, collect, free_port
+from tests.console.conftest import collect
 
 pytestmark = pytest.mark.mqtt
 

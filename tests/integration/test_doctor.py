@@ -19,7 +19,7 @@ from centralita.doctor import Finding, diagnose, render
 from centralita.settings import Settings, parse_settings
 from simulator.config import lab_config
 from simulator.runner import Simulator
-from tests.integration.conftest import free_port
+from tests.brokers import free_port
 from tests.integration.helpers import SECRET
 
 pytestmark = pytest.mark.timeout(60)
