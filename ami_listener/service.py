@@ -99,7 +99,6 @@ class ListenerService:
         self._wake = asyncio.Event()
         self._db_failing = False
         self._inflight = False
-        self.idle = asyncio.Event()
 
     def _enqueue(self, batch: list[AmiMessage | MalformedFrame], received_at: float) -> None:
         self.queue.put_nowait((batch, received_at))
@@ -130,10 +129,7 @@ class ListenerService:
         queue = self.queue
         events = pipeline.buffer.events
         while True:
-            if queue.empty():
-                self.idle.set()
             batch, received_at = await queue.get()
-            self.idle.clear()
             for item in batch:
                 if isinstance(item, MalformedFrame):
                     pipeline.malformed(item)

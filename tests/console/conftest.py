@@ -11,6 +11,7 @@ import uuid
 from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import aiomqtt
 import pytest
@@ -100,3 +101,24 @@ async def collect(host: str, port: int, *topics: str) -> AsyncIterator[Collector
         task.cancel()
         with contextlib.suppress(asyncio.CancelledError):
             await task
+
+
+BROWSER_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking"]
+
+
+async def launch_chromium(pw: Any, executable: str) -> Any:
+    """Debian's Chromium, headless, with the flags this machine needs."""
+    return await pw.chromium.launch(executable_path=executable, args=BROWSER_ARGS)
+
+
+async def sign_in(
+    browser: Any, base: str, user: str, password: str, landing: str, width: int, height: int
+) -> Any:
+    """A new page signed in to the console as `user`, on its landing page."""
+    page = await browser.new_page(viewport={"width": width, "height": height})
+    await page.goto(f"{base}/ingresar")
+    await page.fill("input[name=usuario]", user)
+    await page.fill("input[name=clave]", password)
+    await page.click("button[type=submit]")
+    await page.wait_for_url(f"{base}{landing}")
+    return page

@@ -21,7 +21,7 @@ from ami_listener.store import create_schema, make_engine
 from console.schema import interactions
 from tests.brokers import free_port
 from tests.console.ami_calls import Call
-from tests.console.conftest import collect
+from tests.console.conftest import collect, launch_chromium, sign_in
 from tests.console.helpers import PASSWORD, console
 
 ARTIFACTS = Path(__file__).resolve().parents[2] / "artifacts"
@@ -71,16 +71,8 @@ async def test_pop_walk_and_record_in_the_browser(
             collect(host, port, f"centralita/{pbx}/agents/+/screenpop") as got,
             async_playwright() as pw,
         ):
-            browser = await pw.chromium.launch(
-                executable_path=chromium,
-                args=["--no-sandbox", "--disable-gpu", "--disable-background-networking"],
-            )
-            page = await browser.new_page(viewport={"width": 390, "height": 844})
-            await page.goto(f"{base}/ingresar")
-            await page.fill("input[name=usuario]", "ana")
-            await page.fill("input[name=clave]", PASSWORD)
-            await page.click("button[type=submit]")
-            await page.wait_for_url(f"{base}/consola")
+            browser = await launch_chromium(pw, chromium)
+            page = await sign_in(browser, base, "ana", PASSWORD, "/consola", 390, 844)
             await page.wait_for_selector("#link.on")
 
             c.play(other.join() + other.connect())  # another agent's call: not shown
@@ -105,12 +97,7 @@ async def test_pop_walk_and_record_in_the_browser(
             await page.click("#save")
             await page.wait_for_selector("#saved:not([hidden])")
 
-            sup = await browser.new_page(viewport={"width": 1024, "height": 700})
-            await sup.goto(f"{base}/ingresar")
-            await sup.fill("input[name=usuario]", "sofia")
-            await sup.fill("input[name=clave]", PASSWORD)
-            await sup.click("button[type=submit]")
-            await sup.wait_for_url(f"{base}/muro")
+            sup = await sign_in(browser, base, "sofia", PASSWORD, "/muro", 1024, 700)
             await sup.wait_for_selector("#queues tbody tr")
             await sup.screenshot(path=str(ARTIFACTS / "wallboard.png"), full_page=True)
             await browser.close()

@@ -37,7 +37,7 @@ from console.users import User, hash_password, save_user
 from ivr.schema import customers
 from simulator.capture_server import CaptureServer, split_capture
 from tests.conftest import FIXTURES
-from tests.console.conftest import Collector, Received, collect
+from tests.console.conftest import Collector, Received, collect, launch_chromium, sign_in
 
 ARTIFACTS = Path(__file__).resolve().parents[2] / "artifacts"
 SECRET = "e2e-ami-secret-7"
@@ -204,16 +204,8 @@ async def test_daemon_pop_on_mosquitto_and_console_walk_to_stored_outcome(
         collect(host, port, f"centralita/{d.pbx}/agents/+/screenpop") as got,
         async_playwright() as pw,
     ):
-        browser = await pw.chromium.launch(
-            executable_path=chromium,
-            args=["--no-sandbox", "--disable-gpu", "--disable-background-networking"],
-        )
-        page = await browser.new_page(viewport={"width": 390, "height": 844})
-        await page.goto(f"{d.base}/ingresar")
-        await page.fill("input[name=usuario]", "ana")
-        await page.fill("input[name=clave]", PASSWORD)
-        await page.click("button[type=submit]")
-        await page.wait_for_url(f"{d.base}/consola")
+        browser = await launch_chromium(pw, chromium)
+        page = await sign_in(browser, d.base, "ana", PASSWORD, "/consola", 390, 844)
         await page.wait_for_selector("#link.on")  # the live stream is open
 
         d.server.gate.set()  # the agent answers: AgentConnect leaves the fake AMI server
@@ -238,12 +230,7 @@ async def test_daemon_pop_on_mosquitto_and_console_walk_to_stored_outcome(
             path=str(ARTIFACTS / f"daemon-console-outcome-{suffix}.png"), full_page=True
         )
 
-        sup = await browser.new_page(viewport={"width": 1024, "height": 700})
-        await sup.goto(f"{d.base}/ingresar")
-        await sup.fill("input[name=usuario]", "sofia")
-        await sup.fill("input[name=clave]", PASSWORD)
-        await sup.click("button[type=submit]")
-        await sup.wait_for_url(f"{d.base}/muro")
+        sup = await sign_in(browser, d.base, "sofia", PASSWORD, "/muro", 1024, 700)
         await expect(sup.locator("#queues tbody")).to_contain_text("q101")
         await sup.screenshot(path=str(ARTIFACTS / f"daemon-wallboard-{suffix}.png"), full_page=True)
         await browser.close()
