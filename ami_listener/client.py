@@ -38,8 +38,10 @@ log = structlog.get_logger(__name__)
 
 DEFAULT_EVENTS = "call,agent,user,dialplan"
 
-MessageHandler = Callable[[AmiMessage | MalformedFrame, float], None]
-BatchHandler = Callable[[list[AmiMessage | MalformedFrame], float], None]
+ReadItem = AmiMessage | MalformedFrame | bytes
+"""A message, a rejected frame, or an event frame left unparsed (see ``frame_filter``)."""
+MessageHandler = Callable[[ReadItem, float], None]
+BatchHandler = Callable[[list[ReadItem], float], None]
 
 
 @dataclass
@@ -61,6 +63,9 @@ class FramingProtocol(AMIProtocol):  # type: ignore[misc]
     def connection_made(self, transport: Any) -> None:
         super().connection_made(transport)
         self.parser = AmiParser()
+        # The manager attaches itself (``factory``) in a callback that may run after the
+        # first bytes arrive: read nothing until it has (AmiClient.connection_made resumes).
+        transport.pause_reading()
 
     def send(self, data: Any, as_list: bool = False) -> Any:
         """Send an action (panoramisk API) without ever logging it (it may hold a secret)."""
@@ -83,8 +88,11 @@ class FramingProtocol(AMIProtocol):  # type: ignore[misc]
         factory = self.factory
         received_at = time.time()
         factory.stats.bytes_received += len(data)
-        batch: list[AmiMessage | MalformedFrame] = []
+        batch: list[ReadItem] = []
         for item in self.parser.feed(data):
+            if isinstance(item, bytes):  # an event nobody reads: only counted and logged
+                batch.append(item)
+                continue
             if isinstance(item, Banner):
                 self.version = item.version
                 factory.banner_received(item.version)
@@ -122,7 +130,9 @@ class AmiClient(Manager):  # type: ignore[misc]
         backoff_initial_s: float = 1.0,
         backoff_max_s: float = 30.0,
         resync: bool = True,
+        frame_filter: Callable[[bytes], bool] | None = None,
     ) -> None:
+        """``frame_filter``: event frames it rejects are delivered as bytes, unparsed."""
         super().__init__(
             host=host,
             port=port,
@@ -139,6 +149,7 @@ class AmiClient(Manager):  # type: ignore[misc]
         self.reconnect_timeout = backoff_initial_s
         self.on_message = on_message
         self.on_batch = on_batch
+        self.frame_filter = frame_filter
         self.stats = ClientStats()
         self.ping_interval_s = ping_interval_s
         self.ping_timeout_s = ping_timeout_s
@@ -152,7 +163,7 @@ class AmiClient(Manager):  # type: ignore[misc]
         self._closing = False
         self.logged_in = asyncio.Event()
 
-    def deliver(self, batch: list[AmiMessage | MalformedFrame], received_at: float) -> None:
+    def deliver(self, batch: list[ReadItem], received_at: float) -> None:
         """Hand what one read produced to the consumer, in wire order."""
         if self.on_batch is not None:
             self.on_batch(batch, received_at)
@@ -181,6 +192,15 @@ class AmiClient(Manager):  # type: ignore[misc]
             return
         self.stats.connects += 1
         super().connection_made(f)
+        transport, protocol = f.result()
+        user_filter = self.frame_filter
+        if user_filter is not None:
+            # Shutdown is read by the protocol itself.
+            protocol.parser.frame_filter = lambda frame: (
+                frame.startswith(b"Event: Shutdown") or user_filter(frame)
+            )
+        if not transport.is_closing():
+            transport.resume_reading()
 
     def login(self, future: Any) -> bool:
         try:

@@ -412,6 +412,33 @@ def worth_decoding(msg: AmiMessage) -> bool:
     return True
 
 
+_EVENT_NAMES_B = frozenset(name.encode() for name in EVENT_TYPES)
+_TRACKED_VARIABLES_B = frozenset(name.encode() for name in _TRACKED_VARIABLES)
+_VARIABLE_MARK = b"\nVariable: "
+
+
+def frame_worth_decoding(frame: bytes) -> bool:
+    """:func:`worth_decoding` on a frame's bytes, before any message is built.
+
+    The reading side parses only the frames this accepts; the others (most of the stream)
+    stay bytes that are counted and logged. Frames that are not events are accepted.
+    """
+    if not frame.startswith(b"Event: "):
+        return True
+    eol = frame.find(b"\n")
+    name = frame[7:] if eol < 0 else frame[7:eol]
+    if name not in _EVENT_NAMES_B:
+        return False
+    if name == b"VarSet":
+        start = frame.find(_VARIABLE_MARK)
+        if start < 0:
+            return False
+        start += len(_VARIABLE_MARK)
+        end = frame.find(b"\n", start)
+        return (frame[start:] if end < 0 else frame[start:end]) in _TRACKED_VARIABLES_B
+    return True
+
+
 def needs_split(msg: AmiMessage) -> bool:
     """True when decoding reads all the headers (False for the light VarSet/Hangup path)."""
     return msg.name not in _LIGHT_KEYS

@@ -16,52 +16,25 @@ from typing import Protocol
 
 import structlog
 
+from ami_listener.eventlog import EventRow, event_row, timestamp_of
 from ami_listener.events import (
     QueueEntry,
     QueueMember,
     QueueParams,
     QueueStatusComplete,
     decode_event,
-    needs_split,
     worth_decoding,
 )
 from ami_listener.exceptions import EventDecodeError
 from ami_listener.protocol import AmiMessage, MalformedFrame, parse_frame
 from ami_listener.records import CallRecord
-from ami_listener.store import Batch, EventRow
+from ami_listener.store import Batch
 from ami_listener.tracker import CallFinished, CallTracker, Effect, IvrHangup, QueueSnapshot
 
 log = structlog.get_logger(__name__)
 
 RESYNC_ACTION_PREFIX = "centralita-resync-"
 SWEEP_EVERY = 1000
-_TS, _UID, _LID, _QUEUE = "\nTimestamp: ", "\nUniqueid: ", "\nLinkedid: ", "\nQueue: "
-_AID = "\nActionID: "
-
-
-def _field(raw: str, marker: str) -> str | None:
-    """The value after ``\\nKey: `` (a header other than the first line), or None."""
-    start = raw.find(marker)
-    if start < 0:
-        return None
-    start += len(marker)
-    end = raw.find("\n", start)
-    return raw[start:] if end < 0 else raw[start:end]
-
-
-def _index_headers(raw: str) -> dict[str, str]:
-    """The few headers the log indexes, found without splitting the message."""
-    found: dict[str, str] = {}
-    for key, marker in (
-        ("Timestamp", _TS),
-        ("Uniqueid", _UID),
-        ("Linkedid", _LID),
-        ("Queue", _QUEUE),
-    ):
-        value = _field(raw, marker)
-        if value is not None:
-            found[key] = value
-    return found
 
 
 class EffectSink(Protocol):
@@ -147,6 +120,20 @@ class Pipeline:
             excerpt=frame.excerpt[:60].decode("utf-8", "replace"),
         )
 
+    def feed_frame(self, frame: bytes, received_at: float) -> None:
+        """Count (and, with ``log_events``, log) an event frame no consumer reads.
+
+        The reading side leaves such frames unparsed (``frame_worth_decoding``); this is the
+        same as :meth:`feed` on their message, without building it.
+        """
+        stats = self.stats
+        stats.messages += 1
+        stats.events += 1
+        if self.log_events:
+            self.buffer.events.append(event_row(self.pbx_id, frame, received_at))
+        if stats.events % SWEEP_EVERY == 0:
+            self._dispatch(self.tracker.sweep())
+
     def feed(self, msg: AmiMessage, received_at: float | None) -> list[Effect]:
         """Process one message. Responses are ignored; events are logged and tracked.
 
@@ -158,40 +145,17 @@ class Pipeline:
         if not msg.is_event:
             return []
         stats.events += 1
-        wanted = worth_decoding(msg)
-        # Events decoded from all their headers are split anyway; the rest are indexed by a
-        # few substring searches, without a split.
-        index = (
-            msg.headers
-            if (msg.parsed or (wanted and needs_split(msg)))
-            else (_index_headers(msg.raw))
-        )
-        raw_ts = index.get("Timestamp")
-        ts: float | None = None
-        if raw_ts:
-            try:
-                ts = float(raw_ts)
-            except ValueError:
-                ts = None
-            else:
+        if received_at is None or self.log_events:
+            raw = msg.raw or msg.text()
+            ts = timestamp_of(raw)
+            if ts is not None:
                 self._last_ts = ts
-        if received_at is None:
-            received_at = self._last_ts or 0.0
-        if self.log_events:
-            self.buffer.events.append(
-                (
-                    self.pbx_id,
-                    msg.digest,
-                    msg.name[:64],
-                    None if ts is None else int(ts * 1000 + 0.5),
-                    int(received_at * 1000 + 0.5),
-                    index.get("Uniqueid") or None,
-                    index.get("Linkedid") or None,
-                    index.get("Queue") or None,
-                    msg.raw or msg.text(),
-                )
-            )
-        if not wanted:
+            if received_at is None:
+                received_at = self._last_ts or 0.0
+            if self.log_events:
+                frame = msg.frame or raw.encode("utf-8")
+                self.buffer.events.append(event_row(self.pbx_id, frame, received_at, raw))
+        if not worth_decoding(msg):
             # Logged only: events no consumer reads (Newexten, DeviceStateChange...).
             if stats.events % SWEEP_EVERY == 0:
                 self._dispatch(self.tracker.sweep())
@@ -207,9 +171,7 @@ class Pipeline:
                 observer.handle_event(event)  # type: ignore[attr-defined]
             except Exception:  # an observer must never stop ingestion
                 log.exception("event_observer_failed", observer=type(observer).__name__)
-        action_id = index.get("ActionID") or (
-            msg.get("ActionID") if "\nActionID: " in msg.raw else ""
-        )
+        action_id = msg.get("ActionID") if (msg.parsed or "\nActionID: " in msg.raw) else ""
         if action_id.startswith(RESYNC_ACTION_PREFIX):
             effects = self._collect_resync(action_id, event, received_at)
         else:

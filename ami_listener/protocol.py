@@ -18,6 +18,7 @@ What this fixes compared with panoramisk 1.4's parser:
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Callable
 from dataclasses import dataclass
 
 BANNER_PREFIX = b"Asterisk Call Manager/"
@@ -40,7 +41,7 @@ class AmiMessage:
     of a ``Response: Follows`` message.
     """
 
-    __slots__ = ("_headers", "_lists", "_order", "body", "digest", "name", "raw")
+    __slots__ = ("_digest", "_headers", "_lists", "_order", "body", "frame", "name", "raw")
 
     def __init__(
         self,
@@ -51,13 +52,15 @@ class AmiMessage:
         order: list[tuple[str, str]] | None = None,
         *,
         raw: str = "",
+        frame: bytes = b"",
     ) -> None:
         self._headers = headers
         self._lists = lists
         self._order = order
-        self.digest = digest
+        self._digest = digest
         self.body = body
         self.raw = raw
+        self.frame = frame
         if headers is not None:
             self.name = headers.get("Event", "")
         elif raw.startswith("Event: "):
@@ -65,6 +68,14 @@ class AmiMessage:
             self.name = raw[7:] if eol < 0 else raw[7:eol]
         else:
             self.name = ""
+
+    @property
+    def digest(self) -> bytes:
+        """Identity of the frame's exact (normalised) bytes, computed on first use."""
+        digest = self._digest
+        if not digest:
+            digest = self._digest = frame_digest(self.frame or self.text().encode("utf-8"))
+        return digest
 
     def _parse(self) -> dict[str, str]:
         headers, lists, order = _split_headers(self.raw)
@@ -167,7 +178,8 @@ class Banner:
     version: str
 
 
-ParsedItem = AmiMessage | MalformedFrame | Banner
+ParsedItem = AmiMessage | MalformedFrame | Banner | bytes
+"""What the parser yields; ``bytes`` is an event frame its ``frame_filter`` left unparsed."""
 
 
 def decode_text(frame: bytes) -> tuple[str, bool]:
@@ -179,6 +191,11 @@ def decode_text(frame: bytes) -> tuple[str, bool]:
         return frame.decode("utf-8"), True
     except UnicodeDecodeError:
         return frame.decode("latin-1"), False
+
+
+def frame_digest(frame: bytes) -> bytes:
+    """The 16-byte identity of one frame's normalised bytes (idempotent ingestion)."""
+    return hashlib.blake2b(frame, digest_size=16).digest()
 
 
 def parse_frame(frame: bytes, offset: int = 0) -> AmiMessage | MalformedFrame:
@@ -195,11 +212,10 @@ def parse_frame(frame: bytes, offset: int = 0) -> AmiMessage | MalformedFrame:
         first = text.split("\n", 1)[0]
         reason = _NO_KIND if ": " in first else "line without 'Key: value' at message start"
         return MalformedFrame(offset, reason, frame[:80])
-    digest = hashlib.blake2b(frame, digest_size=16).digest()
     if frame.startswith(_FOLLOWS_START):
         headers, lists, order, body = _split_follows(text)
-        return AmiMessage(headers, lists, digest, body, order, raw=text)
-    return AmiMessage(None, None, digest, raw=text)
+        return AmiMessage(headers, lists, b"", body, order, raw=text, frame=frame)
+    return AmiMessage(None, None, raw=text, frame=frame)
 
 
 def _split_headers(
@@ -278,7 +294,14 @@ class AmiParser:
     is held back until the next one), so frames are found with a plain ``find``.
     """
 
-    def __init__(self, max_frame_bytes: int = DEFAULT_MAX_FRAME_BYTES) -> None:
+    def __init__(
+        self,
+        max_frame_bytes: int = DEFAULT_MAX_FRAME_BYTES,
+        frame_filter: Callable[[bytes], bool] | None = None,
+    ) -> None:
+        """``frame_filter``: frames starting with ``Event:`` for which it returns False are
+        yielded as their bytes, not parsed (nobody reads them; they are only logged)."""
+        self.frame_filter = frame_filter
         self._buf = bytearray()
         self._held_cr = False
         self._offset = 0
@@ -326,6 +349,7 @@ class AmiParser:
                 pos = eol + 1
         size = len(buf)
         find = buf.find
+        keep = self.frame_filter
         while pos < size:
             if self._discarding:
                 end = find(b"\n\n", pos)
@@ -349,7 +373,11 @@ class AmiParser:
                 if end < 0:
                     break
                 nxt = end + 2
-            out.append(parse_frame(bytes(buf[pos:end]), self._offset + pos))
+            frame = bytes(buf[pos:end])
+            if keep is not None and not keep(frame) and frame.startswith(b"Event: "):
+                out.append(frame)
+            else:
+                out.append(parse_frame(frame, self._offset + pos))
             pos = nxt
         if pos:
             del buf[:pos]

@@ -30,6 +30,7 @@ ami_events = Table(
     metadata,
     Column("id", BigInteger().with_variant(Integer, "sqlite"), primary_key=True),
     Column("pbx_id", String(64), nullable=False),
+    # Time-ordered identity of the frame (ami_listener.eventlog.log_key): idempotent ingestion.
     Column("digest", LargeBinary(16), nullable=False),
     Column("event", String(64), nullable=False),
     Column("ts_ms", BigInteger),

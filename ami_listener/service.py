@@ -14,17 +14,21 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import time
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 
 import structlog
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from ami_listener.client import DEFAULT_EVENTS, AmiClient
+from ami_listener.client import DEFAULT_EVENTS, AmiClient, ReadItem
+from ami_listener.events import frame_worth_decoding
+from ami_listener.logwriter import LogWriterConfig, LogWriterProcess, WriterStats
 from ami_listener.pipeline import EffectSink, Pipeline
 from ami_listener.protocol import AmiMessage, MalformedFrame
 from ami_listener.store import BatchWriter
 from ami_listener.tracker import CallTracker
+
+LOG_WRITERS = ("process", "inline")
 
 log = structlog.get_logger(__name__)
 
@@ -47,17 +51,6 @@ class AmiSettings:
         return f"AmiSettings(host={self.host!r}, port={self.port}, username={self.username!r})"
 
 
-@dataclass
-class WriterStats:
-    """Batched writer counters."""
-
-    batches: int = 0
-    events_written: int = 0
-    calls_written: int = 0
-    failures: int = 0
-    events_dropped: int = 0
-
-
 class ListenerService:
     """Runs the AMI client, the consumer and the writer for one PBX."""
 
@@ -72,18 +65,40 @@ class ListenerService:
         flush_interval_s: float = 0.2,
         max_buffered_events: int = 500_000,
         retry_max_s: float = 5.0,
+        log_writer: str = "process",
+        log_setup: Callable[[], None] | None = None,
     ) -> None:
+        if log_writer not in LOG_WRITERS:
+            raise ValueError(f"log_writer must be one of {', '.join(LOG_WRITERS)}: {log_writer!r}")
         self.ami = ami
         self.engine = engine
         self.tracker = tracker
-        self.pipeline = Pipeline(tracker, sinks=sinks)
-        self.queue: asyncio.Queue[tuple[list[AmiMessage | MalformedFrame], float]] = asyncio.Queue()
+        url = engine.url
+        if url.get_backend_name() == "sqlite" and url.database in (None, "", ":memory:"):
+            log_writer = "inline"  # a memory database cannot be shared with another process
+        self.log_writer = log_writer
+        self.pipeline = Pipeline(tracker, sinks=sinks, log_events=log_writer == "inline")
+        self.queue: asyncio.Queue[tuple[list[ReadItem], float]] = asyncio.Queue()
         self.batch_events = batch_events
         self.flush_interval_s = flush_interval_s
         self.max_buffered_events = max_buffered_events
         self.retry_max_s = retry_max_s
         self.writer_stats = WriterStats()
         self.writer = BatchWriter(engine)
+        self.log_process: LogWriterProcess | None = None
+        if log_writer == "process":
+            self.log_process = LogWriterProcess(
+                LogWriterConfig(
+                    url=url.render_as_string(hide_password=False),
+                    pbx_id=tracker.pbx_id,
+                    batch_events=batch_events,
+                    flush_interval_s=flush_interval_s,
+                    max_buffered_events=max_buffered_events,
+                    retry_max_s=retry_max_s,
+                    log_setup=log_setup,
+                ),
+                self.writer_stats,
+            )
         self.client = AmiClient(
             host=ami.host,
             port=ami.port,
@@ -95,13 +110,25 @@ class ListenerService:
             ping_timeout_s=ami.ping_timeout_s,
             backoff_initial_s=ami.backoff_initial_s,
             backoff_max_s=ami.backoff_max_s,
+            frame_filter=frame_worth_decoding,
         )
         self._wake = asyncio.Event()
         self._db_failing = False
         self._inflight = False
 
-    def _enqueue(self, batch: list[AmiMessage | MalformedFrame], received_at: float) -> None:
+    def _enqueue(self, batch: list[ReadItem], received_at: float) -> None:
         self.queue.put_nowait((batch, received_at))
+        if self.log_process is not None:
+            # The log gets every event frame straight from the read, in wire order.
+            self.log_process.send(
+                [
+                    item if isinstance(item, bytes) else item.frame
+                    for item in batch
+                    if isinstance(item, bytes)
+                    or (isinstance(item, AmiMessage) and (item.name or item.is_event))
+                ],
+                received_at,
+            )
 
     @property
     def lag(self) -> int:
@@ -111,10 +138,16 @@ class ListenerService:
     @property
     def buffered(self) -> int:
         """Rows produced but not stored yet."""
-        return len(self.pipeline.buffer)
+        pending = self.log_process.pending_events if self.log_process is not None else 0
+        return len(self.pipeline.buffer) + pending
 
     async def run(self) -> None:
-        """Run until cancelled; a crash of one task ends the others (TaskGroup)."""
+        """Run until cancelled; a crash of one task ends the others (TaskGroup).
+
+        On the way out the event-log writer process is given time to store what it holds.
+        """
+        if self.log_process is not None:
+            self.log_process.start()
         await self.client.start()
         try:
             async with asyncio.TaskGroup() as group:
@@ -123,6 +156,8 @@ class ListenerService:
         finally:
             await self.client.stop()
             self.writer.close()
+            if self.log_process is not None:
+                await self.log_process.stop()
 
     async def _consume(self) -> None:
         pipeline = self.pipeline
@@ -131,9 +166,11 @@ class ListenerService:
         while True:
             batch, received_at = await queue.get()
             for item in batch:
-                if isinstance(item, MalformedFrame):
+                if type(item) is bytes:
+                    pipeline.feed_frame(item, received_at)
+                elif isinstance(item, MalformedFrame):
                     pipeline.malformed(item)
-                else:
+                elif isinstance(item, AmiMessage):
                     pipeline.feed(item, received_at)
             if len(events) >= self.batch_events:
                 self._wake.set()
@@ -185,7 +222,7 @@ class ListenerService:
         """Wait until everything received so far is processed and stored (tests, shutdown)."""
         deadline = time.monotonic() + timeout_s
         while time.monotonic() < deadline:
-            if self.queue.empty() and not len(self.pipeline.buffer) and not self._inflight:
+            if self.queue.empty() and not self.buffered and not self._inflight:
                 return
             self._wake.set()
             await asyncio.sleep(0.02)

@@ -19,6 +19,7 @@ import sqlalchemy as sa
 from sqlalchemy import event as sa_event
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 
+from ami_listener.eventlog import EventRow
 from ami_listener.records import CallRecord, ms
 from ami_listener.schema import ami_events, calls, ivr_calls, metadata, queue_entries
 from ami_listener.tracker import IvrHangup
@@ -59,8 +60,6 @@ def _insert(conn: sa.Connection, table: sa.Table) -> Any:
     return sqlite_insert(table)
 
 
-# One event as stored in the log, in column order (a plain tuple: cheapest to build).
-EventRow = tuple[str, bytes, str, int | None, int, str | None, str | None, str | None, str]
 EVENT_COLUMNS = (
     "pbx_id",
     "digest",

@@ -18,6 +18,7 @@ import argparse
 import asyncio
 import contextlib
 import logging
+import os
 import sys
 import tempfile
 import time
@@ -139,11 +140,26 @@ async def bench_end_to_end(data: bytes, n_events: int, url: str) -> tuple[float,
     )
     task = asyncio.create_task(service.run())
     await service.client.logged_in.wait()
+    cpu_parent = time.process_time()
+    cpu_child = _cpu_of(service)
     start = time.perf_counter()
+    tracked_at = 0.0
+    stored_then = 0
     while service.writer_stats.events_written < n_events:
+        if not tracked_at and service.pipeline.stats.events >= n_events:
+            tracked_at = time.perf_counter() - start
+            stored_then = service.writer_stats.events_written
         await asyncio.sleep(0.01)
+    print(f"reading process: every event tracked after {tracked_at:.2f} s", end="")
+    print(f" ({stored_then} stored by then)")
     await service.drain(timeout_s=600)
     elapsed = time.perf_counter() - start
+    cpu_parent = time.process_time() - cpu_parent
+    cpu_child = _cpu_of(service) - cpu_child
+    print(
+        f"CPU per event: reading process {cpu_parent / n_events * 1e6:.1f} µs,"
+        f" event-log writer process {cpu_child / n_events * 1e6:.1f} µs"
+    )
     calls = service.writer_stats.calls_written
     task.cancel()
     with contextlib.suppress(asyncio.CancelledError):
@@ -152,6 +168,18 @@ async def bench_end_to_end(data: bytes, n_events: int, url: str) -> tuple[float,
     proc.join(10)
     await engine.dispose()
     return n_events / elapsed, calls
+
+
+def _cpu_of(service: ListenerService) -> float:
+    """CPU seconds (user + system, all threads) used so far by the event-log writer process."""
+    proc = service.log_process._process if service.log_process is not None else None
+    if proc is None or proc.pid is None:
+        return 0.0
+    try:
+        fields = Path(f"/proc/{proc.pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return 0.0
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 async def _pg_admin(sql: str) -> None:

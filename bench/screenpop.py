@@ -39,7 +39,8 @@ import aiomqtt
 import msgspec
 import paho.mqtt.client as paho
 
-from ami_listener.protocol import AmiMessage, MalformedFrame
+from ami_listener.client import ReadItem
+from ami_listener.protocol import AmiMessage
 from ami_listener.tracker import CallAnswered, Effect
 from centralita.daemon import Daemon
 from centralita.settings import parse_settings
@@ -188,7 +189,7 @@ class Stages:
         on_batch = client.on_batch
         assert on_batch is not None
 
-        def batch(items: list[AmiMessage | MalformedFrame], received_at: float) -> None:
+        def batch(items: list[ReadItem], received_at: float) -> None:
             for item in items:
                 if isinstance(item, AmiMessage) and item.name == "AgentConnect":
                     self.read[item.get("Uniqueid")] = received_at

@@ -8,8 +8,8 @@ from collections.abc import Callable
 
 from structlog.testing import capture_logs
 
-from ami_listener.client import AmiClient
-from ami_listener.protocol import AmiMessage, AmiParser, MalformedFrame, encode_action
+from ami_listener.client import AmiClient, ReadItem
+from ami_listener.protocol import AmiMessage, AmiParser, encode_action
 
 SECRET = "t0p-s3cret-value"
 
@@ -75,7 +75,7 @@ async def wait_until(cond: Callable[[], bool], timeout_s: float = 10.0) -> None:
 
 
 def make_client(port: int, received: list[object]) -> AmiClient:
-    def on_message(item: AmiMessage | MalformedFrame, _at: float) -> None:
+    def on_message(item: ReadItem, _at: float) -> None:
         received.append(item)
 
     return AmiClient(

@@ -65,7 +65,7 @@ class AmiTestClient:
             elif isinstance(item, AmiMessage):
                 self.inbox.append(item)
             else:
-                raise AssertionError(f"malformed frame: {item}")
+                raise AssertionError(f"malformed frame: {item!r}")
 
     async def wait_for(
         self, pred: Callable[[AmiMessage], bool], limit_s: float = 10.0

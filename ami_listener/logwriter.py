@@ -1,0 +1,368 @@
+"""The event-log writer process: the append-only log is built and stored on the second core.
+
+Why a process: every event is logged, and building its row (decode, digest, indexed
+headers) and storing it costs more Python work than tracking it; in one interpreter both
+share one GIL, so the daemon could not use the machine's second core. Here the daemon's
+reading process frames the stream, keeps the call tracker and sends the event frames, as
+bytes, over a socket pair to a child process that turns them into rows
+(:func:`ami_listener.eventlog.span_rows`, the same function as the in-process pipeline)
+and writes them in batches with :class:`ami_listener.store.BatchWriter`.
+
+Guarantees:
+
+- order: spans are numbered; the child acknowledges a span once every row of it is
+  committed (or, after a very long database outage, dropped and counted);
+- a database outage is the child's business: it keeps the rows, retries with backoff and
+  reports failures; the reading process never waits;
+- a child that dies is restarted; the parent keeps every unacknowledged span and sends
+  them again (storage is idempotent on the frame digest, so nothing is stored twice);
+- stop: the parent closes its end; the child writes what it holds and exits.
+
+Call records are not written here: they are few, and the reading process writes them.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import multiprocessing
+import signal
+import socket
+import struct
+import time
+from collections import deque
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+import structlog
+
+from ami_listener.eventlog import EventRow, join_frames, span_rows
+from ami_listener.store import Batch, BatchWriter, make_engine
+
+log = structlog.get_logger(__name__)
+
+# parent → child: seq, received_at, payload length, then the span (event frames).
+_DATA = struct.Struct("!QdI")
+# child → parent: acknowledged through seq, then deltas: written, dropped, failures; failing.
+_STATUS = struct.Struct("!QQQQB")
+_CONTEXT = "forkserver"
+_SOCKET_BUFFER = 4 << 20
+
+
+@dataclass
+class WriterStats:
+    """Event-log and call-record writer counters (both writers add to them)."""
+
+    batches: int = 0
+    events_written: int = 0
+    calls_written: int = 0
+    failures: int = 0
+    events_dropped: int = 0
+
+
+@dataclass(frozen=True)
+class LogWriterConfig:
+    """What the child needs; pickled to it (the URL may hold a password: never logged)."""
+
+    url: str
+    pbx_id: str
+    batch_events: int = 2000
+    flush_interval_s: float = 0.2
+    max_buffered_events: int = 500_000
+    retry_max_s: float = 5.0
+    close_timeout_s: float = 30.0
+    log_setup: Callable[[], None] | None = None
+
+    def __repr__(self) -> str:
+        return f"LogWriterConfig(pbx_id={self.pbx_id!r})"
+
+
+# ------------------------------------------------------------------------ child side
+def child_main(sock: socket.socket, config: LogWriterConfig) -> None:
+    """Entry point of the writer process."""
+    # Ctrl-C reaches the whole process group: the parent decides when this process stops
+    # (it closes the socket), so that nothing it holds is lost.
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    if config.log_setup is not None:
+        config.log_setup()
+    asyncio.run(_Child(sock, config).run())
+
+
+class _Child:
+    def __init__(self, sock: socket.socket, config: LogWriterConfig) -> None:
+        self.sock = sock
+        self.config = config
+        self.spans: deque[tuple[int, list[EventRow]]] = deque()
+        self.rows = 0
+        self.closing = False
+        self.wake = asyncio.Event()
+        self.out: asyncio.StreamWriter | None = None
+
+    async def run(self) -> None:
+        engine = make_engine(self.config.url)
+        writer = BatchWriter(engine)
+        reader, self.out = await asyncio.open_unix_connection(sock=self.sock, limit=_SOCKET_BUFFER)
+        try:
+            async with asyncio.TaskGroup() as group:
+                group.create_task(self._read(reader))
+                group.create_task(self._write(writer))
+        finally:
+            writer.close()
+            await engine.dispose()
+            self.out.close()
+
+    async def _read(self, reader: asyncio.StreamReader) -> None:
+        pbx_id = self.config.pbx_id
+        batch = self.config.batch_events
+        try:
+            while True:
+                head = await reader.readexactly(_DATA.size)
+                seq, received_at, size = _DATA.unpack(head)
+                span = await reader.readexactly(size) if size else b""
+                rows = span_rows(pbx_id, span, received_at)
+                self.spans.append((seq, rows))
+                self.rows += len(rows)
+                if self.rows >= batch:
+                    self.wake.set()
+        except (asyncio.IncompleteReadError, ConnectionError):
+            pass  # the parent closed its end: write what is held, then exit
+        self.closing = True
+        self.wake.set()
+
+    def _report(self, acked: int, written: int, dropped: int, failures: int, failing: bool) -> None:
+        assert self.out is not None
+        with contextlib.suppress(ConnectionError, RuntimeError):
+            self.out.write(_STATUS.pack(acked, written, dropped, failures, int(failing)))
+
+    def _take(self) -> tuple[int, list[EventRow], int]:
+        """Whole spans, oldest first, up to about ``batch_events`` rows."""
+        rows: list[EventRow] = []
+        last = -1
+        taken = 0
+        while self.spans and (
+            not rows or len(rows) + len(self.spans[0][1]) <= self.config.batch_events
+        ):
+            seq, span = self.spans.popleft()
+            rows.extend(span)
+            last = seq
+            taken += 1
+        self.rows -= len(rows)
+        return last, rows, taken
+
+    def _trim(self) -> None:
+        """Database down too long: drop the oldest rows beyond the limit (counted)."""
+        dropped = 0
+        last = -1
+        while self.spans and self.rows > self.config.max_buffered_events:
+            seq, span = self.spans.popleft()
+            self.rows -= len(span)
+            dropped += len(span)
+            last = seq
+        if dropped:
+            log.error("event_log_rows_dropped", count=dropped, reason="database down too long")
+            self._report(last, 0, dropped, 0, True)
+
+    async def _write(self, writer: BatchWriter) -> None:
+        cfg = self.config
+        delay = 0.2
+        failing = False
+        closing_since: float | None = None
+        while True:
+            if not self.spans:
+                if self.closing:
+                    return
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(self.wake.wait(), cfg.flush_interval_s)
+                self.wake.clear()
+                continue
+            if self.rows < cfg.batch_events and not self.closing:
+                # Not a full batch yet: give the reader until the flush interval.
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(self.wake.wait(), cfg.flush_interval_s)
+                self.wake.clear()
+            last, rows, taken = self._take()
+            if not taken:
+                continue
+            try:
+                await writer.write(Batch(rows))
+            except Exception as exc:  # the database is down: keep, retry, report
+                # Put the spans back as they were (one list per span is not kept: one
+                # merged span under the last seq acknowledges them together).
+                self.spans.appendleft((last, rows))
+                self.rows += len(rows)
+                self._trim()
+                if not failing:
+                    log.error("store_write_failed", reason=str(exc)[:200], buffered=self.rows)
+                    failing = True
+                self._report(0, 0, 0, 1, True)
+                if self.closing:
+                    closing_since = closing_since or time.monotonic()
+                    if time.monotonic() - closing_since > cfg.close_timeout_s:
+                        log.error("event_log_rows_lost_at_stop", count=self.rows)
+                        return
+                await asyncio.sleep(delay)
+                delay = min(cfg.retry_max_s, delay * 2)
+                continue
+            delay = 0.2
+            if failing:
+                log.info("store_write_restored", buffered=self.rows)
+                failing = False
+            self._report(last, len(rows), 0, 0, False)
+
+
+# ----------------------------------------------------------------------- parent side
+class LogWriterProcess:
+    """The reading process's handle on the writer process (start, send, drain, stop)."""
+
+    def __init__(
+        self,
+        config: LogWriterConfig,
+        stats: WriterStats,
+        *,
+        restart_delay_s: float = 0.5,
+    ) -> None:
+        self.config = config
+        self.stats = stats
+        self.restart_delay_s = restart_delay_s
+        self.restarts = 0
+        self._seq = 0
+        self._acked = 0
+        self._unacked: deque[tuple[int, float, bytes, int]] = deque()
+        self._unacked_events = 0
+        self._window_full_logged = False
+        self._writer: asyncio.StreamWriter | None = None
+        self._process: Any = None
+        self._stopping = False
+        self._failing = False
+        self._task: asyncio.Task[None] | None = None
+
+    @property
+    def pending_events(self) -> int:
+        """Events sent and not yet acknowledged."""
+        return self._unacked_events
+
+    @property
+    def failing(self) -> bool:
+        """True while the child reports that the database refuses writes."""
+        return self._failing
+
+    def send(self, frames: list[bytes], received_at: float) -> None:
+        """Queue event frames for the log (never blocks: the transport buffers)."""
+        if not frames:
+            return
+        self._seq += 1
+        span = join_frames(frames)
+        self._unacked.append((self._seq, received_at, span, len(frames)))
+        self._unacked_events += len(frames)
+        if self._unacked_events > self.config.max_buffered_events:
+            self._shrink_window()
+        writer = self._writer
+        if writer is not None and not writer.is_closing():
+            writer.write(_DATA.pack(self._seq, received_at, len(span)))
+            writer.write(span)
+
+    def _shrink_window(self) -> None:
+        # The child holds these too; only the ability to resend them after a crash goes.
+        while self._unacked and self._unacked_events > self.config.max_buffered_events:
+            _seq, _at, _span, n = self._unacked.popleft()
+            self._unacked_events -= n
+        if not self._window_full_logged:
+            log.error("event_log_resend_window_full", limit=self.config.max_buffered_events)
+            self._window_full_logged = True
+
+    def start(self) -> None:
+        """Start the child and its supervisor (a background task: :meth:`stop` ends it)."""
+        if self._task is None:
+            self._task = asyncio.create_task(self._supervise(), name="event-log-writer")
+
+    async def _supervise(self) -> None:
+        while True:
+            try:
+                await self._run_child()
+            except Exception as exc:  # could not start the child: try again
+                log.error("event_log_writer_failed", reason=str(exc)[:200])
+            if self._stopping:
+                break
+            self.restarts += 1
+            log.error(
+                "event_log_writer_restarted",
+                restarts=self.restarts,
+                exitcode=getattr(self._process, "exitcode", None),
+                resent_events=self._unacked_events,
+            )
+            await asyncio.sleep(self.restart_delay_s)
+
+    async def _run_child(self) -> None:
+        ctx: Any = multiprocessing.get_context(_CONTEXT)
+        if _CONTEXT == "forkserver":
+            ctx.set_forkserver_preload([__name__])
+        mine, theirs = socket.socketpair()
+        for sock in (mine, theirs):
+            # Large buffers: the reading process hands over a whole read's frames at once
+            # even when its event loop only gets back to the socket now and then.
+            with contextlib.suppress(OSError):
+                sock.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, _SOCKET_BUFFER)
+                sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, _SOCKET_BUFFER)
+        try:
+            self._process = ctx.Process(
+                target=child_main, args=(theirs, self.config), name="centralita-eventlog"
+            )
+            self._process.daemon = True
+            await asyncio.to_thread(self._process.start)
+        finally:
+            theirs.close()
+        reader, writer = await asyncio.open_unix_connection(sock=mine)
+        self._writer = writer
+        for seq, received_at, span, _n in self._unacked:  # resend what was not stored
+            writer.write(_DATA.pack(seq, received_at, len(span)))
+            writer.write(span)
+        if self._stopping:
+            writer.write_eof()
+        try:
+            while True:
+                report = await reader.readexactly(_STATUS.size)
+                self._apply(*_STATUS.unpack(report))
+        except (asyncio.IncompleteReadError, ConnectionError):
+            pass
+        finally:
+            self._writer = None
+            writer.close()
+            await asyncio.to_thread(self._process.join, 5)
+
+    def _apply(self, acked: int, written: int, dropped: int, failures: int, failing: int) -> None:
+        stats = self.stats
+        stats.events_written += written
+        stats.events_dropped += dropped
+        stats.failures += failures
+        if written:
+            stats.batches += 1
+        self._failing = bool(failing)
+        if acked:
+            self._acked = max(self._acked, acked)
+            unacked = self._unacked
+            while unacked and unacked[0][0] <= self._acked:
+                self._unacked_events -= unacked.popleft()[3]
+
+    async def stop(self) -> None:
+        """Close the child's input; it writes what it holds and exits (or is killed)."""
+        self._stopping = True
+        writer = self._writer
+        if writer is not None and not writer.is_closing():
+            with contextlib.suppress(ConnectionError, OSError, RuntimeError):
+                writer.write_eof()
+        task = self._task
+        if task is not None:
+            try:
+                await asyncio.wait_for(asyncio.shield(task), self.config.close_timeout_s + 5)
+            except TimeoutError:
+                log.error("event_log_writer_stop_timeout", pending=self._unacked_events)
+                task.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await task
+        proc = self._process
+        if proc is not None and proc.is_alive():
+            proc.terminate()
+            await asyncio.to_thread(proc.join, 5)
+            if proc.is_alive():
+                proc.kill()
