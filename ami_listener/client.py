@@ -92,6 +92,10 @@ class FramingProtocol(AMIProtocol):  # type: ignore[misc]
         for item in self.parser.feed(data):
             if isinstance(item, bytes):  # an event nobody reads: only counted and logged
                 batch.append(item)
+                if item.startswith(b"Event: Shutdown\n") or item == b"Event: Shutdown":
+                    factory.deliver(batch, received_at)
+                    batch = []
+                    self.connection_lost(None)
                 continue
             if isinstance(item, Banner):
                 self.version = item.version
@@ -193,12 +197,7 @@ class AmiClient(Manager):  # type: ignore[misc]
         self.stats.connects += 1
         super().connection_made(f)
         transport, protocol = f.result()
-        user_filter = self.frame_filter
-        if user_filter is not None:
-            # Shutdown is read by the protocol itself.
-            protocol.parser.frame_filter = lambda frame: (
-                frame.startswith(b"Event: Shutdown") or user_filter(frame)
-            )
+        protocol.parser.frame_filter = self.frame_filter
         if not transport.is_closing():
             transport.resume_reading()
 

@@ -18,7 +18,9 @@ Guarantees:
   them again (storage is idempotent on the frame digest, so nothing is stored twice);
 - stop: the parent closes its end; the child writes what it holds and exits.
 
-Call records are not written here: they are few, and the reading process writes them.
+Finished call records and IVR hang-ups go the same way (after the events that finished
+them), so that one process alone writes the database: two writers of one SQLite file
+queue for its lock.
 """
 
 from __future__ import annotations
@@ -35,17 +37,26 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
+import msgspec
 import structlog
 
 from ami_listener.eventlog import EventRow, join_frames, span_rows
+from ami_listener.records import CallRecord
 from ami_listener.store import Batch, BatchWriter, make_engine
+from ami_listener.tracker import IvrHangup
 
 log = structlog.get_logger(__name__)
 
-# parent → child: seq, received_at, payload length, then the span (event frames).
-_DATA = struct.Struct("!QdI")
-# child → parent: acknowledged through seq, then deltas: written, dropped, failures; failing.
-_STATUS = struct.Struct("!QQQQB")
+# parent → child: kind, seq, received_at, payload length, then the payload: a span of
+# event frames, or the msgpack of finished call records and IVR hang-ups.
+_DATA = struct.Struct("!BQdI")
+_SPAN, _RECORDS = 1, 2
+# child → parent: acknowledged through seq, then deltas: events written, calls written,
+# events dropped, failures; failing.
+_STATUS = struct.Struct("!QQQQQB")
+_Records = tuple[list[CallRecord], list[IvrHangup]]
+_records_encoder = msgspec.msgpack.Encoder()
+_records_decoder = msgspec.msgpack.Decoder(_Records)
 _CONTEXT = "forkserver"
 _SOCKET_BUFFER = 4 << 20
 
@@ -93,7 +104,7 @@ class _Child:
     def __init__(self, sock: socket.socket, config: LogWriterConfig) -> None:
         self.sock = sock
         self.config = config
-        self.spans: deque[tuple[int, list[EventRow]]] = deque()
+        self.spans: deque[tuple[int, list[EventRow], _Records | None]] = deque()
         self.rows = 0
         self.closing = False
         self.wake = asyncio.Event()
@@ -118,50 +129,73 @@ class _Child:
         try:
             while True:
                 head = await reader.readexactly(_DATA.size)
-                seq, received_at, size = _DATA.unpack(head)
-                span = await reader.readexactly(size) if size else b""
-                rows = span_rows(pbx_id, span, received_at)
-                self.spans.append((seq, rows))
+                kind, seq, received_at, size = _DATA.unpack(head)
+                payload = await reader.readexactly(size) if size else b""
+                if kind == _RECORDS:
+                    self.spans.append((seq, [], _records_decoder.decode(payload)))
+                    self.wake.set()
+                    continue
+                rows = span_rows(pbx_id, payload, received_at)
+                self.spans.append((seq, rows, None))
                 self.rows += len(rows)
                 if self.rows >= batch:
                     self.wake.set()
+                    # readexactly() does not yield while data is buffered: let the writer in.
+                    await asyncio.sleep(0)
         except (asyncio.IncompleteReadError, ConnectionError):
             pass  # the parent closed its end: write what is held, then exit
         self.closing = True
         self.wake.set()
 
-    def _report(self, acked: int, written: int, dropped: int, failures: int, failing: bool) -> None:
+    def _report(
+        self,
+        acked: int,
+        *,
+        written: int = 0,
+        calls: int = 0,
+        dropped: int = 0,
+        failures: int = 0,
+        failing: bool,
+    ) -> None:
         assert self.out is not None
         with contextlib.suppress(ConnectionError, RuntimeError):
-            self.out.write(_STATUS.pack(acked, written, dropped, failures, int(failing)))
+            self.out.write(_STATUS.pack(acked, written, calls, dropped, failures, int(failing)))
 
-    def _take(self) -> tuple[int, list[EventRow], int]:
-        """Whole spans, oldest first, up to about ``batch_events`` rows."""
-        rows: list[EventRow] = []
+    def _take(self) -> tuple[int, Batch, int]:
+        """Whole spans and records, oldest first, up to about ``batch_events`` rows."""
+        batch = Batch([])
+        rows = batch.events
         last = -1
         taken = 0
         while self.spans and (
             not rows or len(rows) + len(self.spans[0][1]) <= self.config.batch_events
         ):
-            seq, span = self.spans.popleft()
+            seq, span, records = self.spans.popleft()
             rows.extend(span)
+            if records is not None:
+                batch.calls.extend(records[0])
+                batch.ivr_hangups.extend(records[1])
             last = seq
             taken += 1
         self.rows -= len(rows)
-        return last, rows, taken
+        return last, batch, taken
 
     def _trim(self) -> None:
         """Database down too long: drop the oldest rows beyond the limit (counted)."""
         dropped = 0
         last = -1
+        kept: list[tuple[int, list[EventRow], _Records | None]] = []
         while self.spans and self.rows > self.config.max_buffered_events:
-            seq, span = self.spans.popleft()
+            seq, span, records = self.spans.popleft()
             self.rows -= len(span)
             dropped += len(span)
             last = seq
+            if records is not None:  # finished calls are never dropped
+                kept.append((seq, [], records))
+        self.spans.extendleft(reversed(kept))
         if dropped:
             log.error("event_log_rows_dropped", count=dropped, reason="database down too long")
-            self._report(last, 0, dropped, 0, True)
+            self._report(0 if kept else last, dropped=dropped, failing=True)
 
     async def _write(self, writer: BatchWriter) -> None:
         cfg = self.config
@@ -181,21 +215,28 @@ class _Child:
                 with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(self.wake.wait(), cfg.flush_interval_s)
                 self.wake.clear()
-            last, rows, taken = self._take()
+            last, batch, taken = self._take()
             if not taken:
                 continue
+            rows = batch.events
             try:
-                await writer.write(Batch(rows))
+                if writer.blocking_ok:
+                    # SQLite: written here, not in a worker thread. This process has
+                    # nothing else to do meanwhile (the socket buffers what arrives), and a
+                    # thread would only queue for the GIL behind the row building.
+                    writer.write_blocking(batch)
+                else:
+                    await writer.write(batch)
             except Exception as exc:  # the database is down: keep, retry, report
-                # Put the spans back as they were (one list per span is not kept: one
-                # merged span under the last seq acknowledges them together).
-                self.spans.appendleft((last, rows))
+                # Put the batch back as one merged span under its last seq (it is
+                # acknowledged as a whole).
+                self.spans.appendleft((last, rows, (batch.calls, batch.ivr_hangups)))
                 self.rows += len(rows)
                 self._trim()
                 if not failing:
                     log.error("store_write_failed", reason=str(exc)[:200], buffered=self.rows)
                     failing = True
-                self._report(0, 0, 0, 1, True)
+                self._report(0, failures=1, failing=True)
                 if self.closing:
                     closing_since = closing_since or time.monotonic()
                     if time.monotonic() - closing_since > cfg.close_timeout_s:
@@ -208,7 +249,7 @@ class _Child:
             if failing:
                 log.info("store_write_restored", buffered=self.rows)
                 failing = False
-            self._report(last, len(rows), 0, 0, False)
+            self._report(last, written=len(rows), calls=len(batch.calls), failing=False)
 
 
 # ----------------------------------------------------------------------- parent side
@@ -228,7 +269,7 @@ class LogWriterProcess:
         self.restarts = 0
         self._seq = 0
         self._acked = 0
-        self._unacked: deque[tuple[int, float, bytes, int]] = deque()
+        self._unacked: deque[tuple[int, int, float, bytes, int]] = deque()
         self._unacked_events = 0
         self._window_full_logged = False
         self._writer: asyncio.StreamWriter | None = None
@@ -236,11 +277,17 @@ class LogWriterProcess:
         self._stopping = False
         self._failing = False
         self._task: asyncio.Task[None] | None = None
+        self.connected = asyncio.Event()
 
     @property
     def pending_events(self) -> int:
         """Events sent and not yet acknowledged."""
         return self._unacked_events
+
+    @property
+    def pending(self) -> int:
+        """Messages (spans of events, or records) sent and not yet acknowledged."""
+        return len(self._unacked)
 
     @property
     def failing(self) -> bool:
@@ -249,24 +296,31 @@ class LogWriterProcess:
 
     def send(self, frames: list[bytes], received_at: float) -> None:
         """Queue event frames for the log (never blocks: the transport buffers)."""
-        if not frames:
-            return
+        if frames:
+            self._send(_SPAN, received_at, join_frames(frames), len(frames))
+
+    def send_records(self, calls: list[CallRecord], ivr_hangups: list[IvrHangup]) -> None:
+        """Queue finished call records and IVR hang-ups (after the events that made them)."""
+        if calls or ivr_hangups:
+            self._send(_RECORDS, 0.0, _records_encoder.encode((calls, ivr_hangups)), 0)
+
+    def _send(self, kind: int, received_at: float, payload: bytes, n_events: int) -> None:
         self._seq += 1
-        span = join_frames(frames)
-        self._unacked.append((self._seq, received_at, span, len(frames)))
-        self._unacked_events += len(frames)
+        self._unacked.append((self._seq, kind, received_at, payload, n_events))
+        self._unacked_events += n_events
         if self._unacked_events > self.config.max_buffered_events:
             self._shrink_window()
         writer = self._writer
         if writer is not None and not writer.is_closing():
-            writer.write(_DATA.pack(self._seq, received_at, len(span)))
-            writer.write(span)
+            writer.write(_DATA.pack(kind, self._seq, received_at, len(payload)))
+            writer.write(payload)
 
     def _shrink_window(self) -> None:
         # The child holds these too; only the ability to resend them after a crash goes.
         while self._unacked and self._unacked_events > self.config.max_buffered_events:
-            _seq, _at, _span, n = self._unacked.popleft()
-            self._unacked_events -= n
+            if self._unacked[0][1] == _RECORDS:
+                break  # finished calls are never dropped
+            self._unacked_events -= self._unacked.popleft()[4]
         if not self._window_full_logged:
             log.error("event_log_resend_window_full", limit=self.config.max_buffered_events)
             self._window_full_logged = True
@@ -314,35 +368,39 @@ class LogWriterProcess:
             theirs.close()
         reader, writer = await asyncio.open_unix_connection(sock=mine)
         self._writer = writer
-        for seq, received_at, span, _n in self._unacked:  # resend what was not stored
-            writer.write(_DATA.pack(seq, received_at, len(span)))
-            writer.write(span)
+        self.connected.set()
+        for seq, kind, received_at, payload, _n in self._unacked:  # resend what was not stored
+            writer.write(_DATA.pack(kind, seq, received_at, len(payload)))
+            writer.write(payload)
         if self._stopping:
             writer.write_eof()
         try:
             while True:
                 report = await reader.readexactly(_STATUS.size)
-                self._apply(*_STATUS.unpack(report))
+                self._apply(_STATUS.unpack(report))
         except (asyncio.IncompleteReadError, ConnectionError):
             pass
         finally:
             self._writer = None
+            self.connected.clear()
             writer.close()
             await asyncio.to_thread(self._process.join, 5)
 
-    def _apply(self, acked: int, written: int, dropped: int, failures: int, failing: int) -> None:
+    def _apply(self, status: tuple[int, ...]) -> None:
+        acked, written, calls, dropped, failures, failing = status
         stats = self.stats
         stats.events_written += written
+        stats.calls_written += calls
         stats.events_dropped += dropped
         stats.failures += failures
-        if written:
+        if written or calls:
             stats.batches += 1
         self._failing = bool(failing)
         if acked:
             self._acked = max(self._acked, acked)
             unacked = self._unacked
             while unacked and unacked[0][0] <= self._acked:
-                self._unacked_events -= unacked.popleft()[3]
+                self._unacked_events -= unacked.popleft()[4]
 
     async def stop(self) -> None:
         """Close the child's input; it writes what it holds and exits (or is killed)."""

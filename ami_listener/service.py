@@ -29,6 +29,7 @@ from ami_listener.store import BatchWriter
 from ami_listener.tracker import CallTracker
 
 LOG_WRITERS = ("process", "inline")
+LOG_WRITER_START_S = 15.0
 
 log = structlog.get_logger(__name__)
 
@@ -136,9 +137,16 @@ class ListenerService:
         return self.queue.qsize()
 
     @property
+    def db_failing(self) -> bool:
+        """True while the last write to the database failed (what /health reports)."""
+        if self.log_process is not None:
+            return self.log_process.failing
+        return self._db_failing
+
+    @property
     def buffered(self) -> int:
         """Rows produced but not stored yet."""
-        pending = self.log_process.pending_events if self.log_process is not None else 0
+        pending = self.log_process.pending if self.log_process is not None else 0
         return len(self.pipeline.buffer) + pending
 
     async def run(self) -> None:
@@ -148,11 +156,17 @@ class ListenerService:
         """
         if self.log_process is not None:
             self.log_process.start()
+            # Starting the writer takes a moment (the first time, its server process
+            # imports the store): connect to Asterisk once it is there, or after a while
+            # anyway (what arrives meanwhile is kept and sent to it when it is up).
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self.log_process.connected.wait(), LOG_WRITER_START_S)
         await self.client.start()
         try:
             async with asyncio.TaskGroup() as group:
                 group.create_task(self._consume(), name="ami-consumer")
-                group.create_task(self._write_loop(), name="store-writer")
+                if self.log_process is None:
+                    group.create_task(self._write_loop(), name="store-writer")
         finally:
             await self.client.stop()
             self.writer.close()
@@ -162,7 +176,9 @@ class ListenerService:
     async def _consume(self) -> None:
         pipeline = self.pipeline
         queue = self.queue
-        events = pipeline.buffer.events
+        buffer = pipeline.buffer
+        events = buffer.events
+        log_process = self.log_process
         while True:
             batch, received_at = await queue.get()
             for item in batch:
@@ -172,7 +188,13 @@ class ListenerService:
                     pipeline.malformed(item)
                 elif isinstance(item, AmiMessage):
                     pipeline.feed(item, received_at)
-            if len(events) >= self.batch_events:
+            if log_process is not None:
+                # The writer process stores these too, after the events that finished them.
+                if buffer.calls or buffer.ivr_hangups:
+                    log_process.send_records(list(buffer.calls), list(buffer.ivr_hangups))
+                    buffer.calls.clear()
+                    buffer.ivr_hangups.clear()
+            elif len(events) >= self.batch_events:
                 self._wake.set()
 
     async def _write_loop(self) -> None:

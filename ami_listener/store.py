@@ -28,7 +28,13 @@ _json = msgspec.json.Encoder()
 
 
 def make_engine(url: str, **kwargs: Any) -> AsyncEngine:
-    """Create an async engine; SQLite gets WAL, a busy timeout and foreign keys."""
+    """Create an async engine; SQLite gets WAL, a busy timeout and foreign keys.
+
+    Server databases get ``pool_pre_ping``: a pooled connection that a restart or a
+    failover closed is replaced before use instead of failing the next query.
+    """
+    if not url.startswith("sqlite"):
+        kwargs.setdefault("pool_pre_ping", True)
     engine = create_async_engine(url, **kwargs)
     if engine.dialect.name == "sqlite":
         sa_event.listen(engine.sync_engine, "connect", _sqlite_pragmas)
@@ -201,10 +207,39 @@ def upsert_calls(conn: sa.Connection, records: Iterable[CallRecord]) -> int:
             conn.execute(
                 sa.delete(calls).where(calls.c.pbx_id == pbx_id, calls.c.uniqueid.in_(chunk))
             )
-    conn.execute(sa.insert(calls), call_list)
-    if entry_list:
-        conn.execute(sa.insert(queue_entries), entry_list)
+    _insert_rows(conn, calls, call_list)
+    _insert_rows(conn, queue_entries, entry_list)
     return len(call_list)
+
+
+@functools.lru_cache(maxsize=16)
+def _driver_insert_sql(table: str, columns: tuple[str, ...], dialect: str) -> str:
+    marks = (
+        ", ".join(f"${i}" for i in range(1, len(columns) + 1))
+        if dialect == "postgresql"
+        else ", ".join("?" * len(columns))
+    )
+    # Table and column names come from our own schema, never from input.
+    return f"INSERT INTO {table} ({', '.join(columns)}) VALUES ({marks})"  # noqa: S608
+
+
+def _insert_rows(conn: sa.Connection, table: sa.Table, rows: list[dict[str, Any]]) -> None:
+    """Plain INSERT of dict rows (same keys) through the driver's executemany.
+
+    SQLAlchemy's per-row parameter processing cost as much as the rest of a batch; these
+    values are already what the driver takes (str, int, bool, None).
+    """
+    if not rows:
+        return
+    dialect = conn.dialect.name
+    if dialect not in ("sqlite", "postgresql"):
+        conn.execute(sa.insert(table), rows)
+        return
+    columns = tuple(rows[0])
+    conn.exec_driver_sql(
+        _driver_insert_sql(table.name, columns, dialect),
+        [tuple(row.values()) for row in rows],
+    )
 
 
 @dataclass
@@ -270,7 +305,13 @@ class BatchWriter:
             self._sync = sa.create_engine(engine.url.set(drivername="sqlite"))
             sa_event.listen(self._sync, "connect", _sqlite_pragmas)
 
-    def _write_sync(self, batch: Batch) -> None:
+    @property
+    def blocking_ok(self) -> bool:
+        """True when :meth:`write_blocking` is available (a SQLite file)."""
+        return self._sync is not None
+
+    def write_blocking(self, batch: Batch) -> None:
+        """Write one batch in one transaction, in the calling thread (SQLite file only)."""
         assert self._sync is not None
         with self._sync.begin() as conn:
             write_batch_sync(conn, batch)
@@ -278,7 +319,7 @@ class BatchWriter:
     async def write(self, batch: Batch) -> None:
         """Write one batch in one transaction."""
         if self._sync is not None:
-            await asyncio.to_thread(self._write_sync, batch)
+            await asyncio.to_thread(self.write_blocking, batch)
         else:
             await write_batch(self.engine, batch)
 

@@ -148,12 +148,12 @@ def create_http_app(daemon: Daemon, parts: DaemonParts) -> Starlette:
 
     async def health(_request: Request) -> JSONResponse:
         listener = parts.listener
-        ok = listener.client.logged_in.is_set() and not listener._db_failing
+        ok = listener.client.logged_in.is_set() and not listener.db_failing
         body: dict[str, Any] = {
             "status": "ok" if ok else "degraded",
             "pbx_id": daemon.settings.pbx_id,
             "ami_connected": listener.client.logged_in.is_set(),
-            "database_ok": not listener._db_failing,
+            "database_ok": not listener.db_failing,
             "lag_messages": listener.lag,
             "buffered_rows": listener.buffered,
             "open_calls": len(parts.tracker.calls),

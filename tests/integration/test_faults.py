@@ -107,7 +107,7 @@ async def test_pbx_restart(sqlite_url: str) -> None:
 
 def db_failing(service: ListenerService) -> bool:
     """The writer's own view: the last write failed (what /health reports)."""
-    return service._db_failing
+    return service.db_failing
 
 
 @contextlib.asynccontextmanager
