@@ -26,6 +26,7 @@ from ami_listener.service import AmiSettings, ListenerService
 from ami_listener.store import make_engine
 from ami_listener.tracker import CallTracker, ServiceResolver
 from centralita.db import migrate
+from centralita.logs import logging_setup
 from centralita.routing_glue import resolver_for
 from centralita.settings import Settings
 from routing import RoutingHolder, default_routing_path
@@ -89,7 +90,14 @@ class Daemon:
             ping_interval_s=s.ami.ping_interval_s,
             ping_timeout_s=s.ami.ping_timeout_s,
         )
-        listener = ListenerService(ami, engine, tracker, sinks)
+        listener = ListenerService(
+            ami,
+            engine,
+            tracker,
+            sinks,
+            log_writer=s.database.event_log_writer,
+            log_setup=logging_setup(),
+        )
         for bind in extra.get("after_listener", []):
             bind(listener)
         self.parts = DaemonParts(engine, holder, tracker, listener, sinks, extra)

@@ -6,9 +6,10 @@ because no code binds them and the `redact` processor drops keys that look like 
 
 from __future__ import annotations
 
+import functools
 import logging
 import sys
-from collections.abc import MutableMapping
+from collections.abc import Callable, MutableMapping
 from typing import Any
 
 import structlog
@@ -17,7 +18,7 @@ _NUMBER_KEYS = frozenset(
     {"caller", "caller_num", "callerid", "caller_number", "number", "phone", "calleridnum"}
 )
 _SECRET_KEYS = frozenset({"secret", "password", "token", "ami_secret", "db_password"})
-_state = {"debug": False}
+_state: dict[str, Any] = {"debug": False, "json": None, "quiet": False}
 
 
 def mask_number(value: str) -> str:
@@ -41,6 +42,14 @@ def _mask_callers(
     return event_dict
 
 
+def logging_setup() -> Callable[[], None]:
+    """The current logging configuration, as a picklable call that repeats it (for the
+    event-log writer process)."""
+    return functools.partial(
+        configure_logging, debug=_state["debug"], json=_state["json"], quiet=_state["quiet"]
+    )
+
+
 def configure_logging(
     *, debug: bool = False, json: bool | None = None, quiet: bool = False
 ) -> None:
@@ -48,8 +57,8 @@ def configure_logging(
 
     ``quiet`` keeps only warnings and errors (the demo's terminal shows its own summary).
     """
-    _state["debug"] = debug
     use_json = (not sys.stderr.isatty()) if json is None else json
+    _state.update(debug=debug, json=use_json, quiet=quiet)
     shared: list[Any] = [
         structlog.contextvars.merge_contextvars,
         structlog.stdlib.add_log_level,

@@ -12,7 +12,7 @@ from __future__ import annotations
 import os
 import tomllib
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import msgspec
 from sqlalchemy.engine import make_url
@@ -45,6 +45,9 @@ class DatabaseSection(_S, frozen=True):
     url: str = "sqlite+aiosqlite:///centralita.db"
     password_env: str = "CENTRALITA_DB_PASSWORD"  # noqa: S105 - the NAME of the variable
     password_file: str = ""
+    # "process": the event log (and the call records) are written by a child process, so
+    # ingestion uses both cores; "inline": by a thread of the daemon (one process).
+    event_log_writer: Literal["process", "inline"] = "process"
 
 
 class MqttSection(_S, frozen=True):

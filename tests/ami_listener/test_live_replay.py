@@ -44,6 +44,13 @@ async def records(engine) -> list[tuple[object, ...]]:
         return [tuple(r) for r in rows]
 
 
+async def event_log(engine) -> set[tuple[object, ...]]:
+    """The stored log (what does not depend on when it was received)."""
+    cols = [ami_events.c[c] for c in ("digest", "event", "ts_ms", "uniqueid", "queue", "raw")]
+    async with engine.connect() as conn:
+        return {tuple(r) for r in await conn.execute(sa.select(*cols))}
+
+
 async def from_file(tmp_path: Path, name: str) -> list[tuple[object, ...]]:
     engine = make_engine(f"sqlite+aiosqlite:///{tmp_path / 'file.db'}")
     await create_schema(engine)
@@ -53,8 +60,15 @@ async def from_file(tmp_path: Path, name: str) -> list[tuple[object, ...]]:
     return out
 
 
+async def file_log(tmp_path: Path) -> set[tuple[object, ...]]:
+    engine = make_engine(f"sqlite+aiosqlite:///{tmp_path / 'file.db'}")
+    out = await event_log(engine)
+    await engine.dispose()
+    return out
+
+
 async def from_tcp(
-    url: str, server: CaptureServer
+    url: str, server: CaptureServer, log_writer: str = "process"
 ) -> tuple[list[tuple[object, ...]], ListenerService]:
     engine = make_engine(url)
     await create_schema(engine)
@@ -64,12 +78,14 @@ async def from_tcp(
         engine,
         CallTracker("lab"),
         flush_interval_s=0.05,
+        log_writer=log_writer,
     )
     task = asyncio.create_task(service.run())
     try:
         await asyncio.wait_for(server.finished.wait(), 60)
         await service.drain()
         out = await records(engine)
+        service.stored_log = await event_log(engine)  # type: ignore[attr-defined]
     finally:
         task.cancel()
         with pytest.raises(asyncio.CancelledError):
@@ -80,9 +96,17 @@ async def from_tcp(
 
 
 @pytest.mark.parametrize(
-    "name", ["GIT-master-f0c1c1a7b7", "GIT-11-f3cdc37300", "edge-GIT-master-f0c1c1a7b7"]
+    ("name", "log_writer"),
+    [
+        ("GIT-master-f0c1c1a7b7", "process"),
+        ("GIT-11-f3cdc37300", "process"),
+        ("edge-GIT-master-f0c1c1a7b7", "process"),
+        ("GIT-master-f0c1c1a7b7", "inline"),
+    ],
 )
-async def test_tcp_replay_with_cuts_drops_and_garbage(name: str, tmp_path: Path) -> None:
+async def test_tcp_replay_with_cuts_drops_and_garbage(
+    name: str, log_writer: str, tmp_path: Path
+) -> None:
     expected = await from_file(tmp_path, name)
     data = (FIXTURES / f"{name}-scenario.ami").read_bytes()
     server = CaptureServer(
@@ -93,8 +117,15 @@ async def test_tcp_replay_with_cuts_drops_and_garbage(name: str, tmp_path: Path)
         drop_after=[700, 2500, 4000],
         garbage_at=[1200],
     )
-    got, service = await from_tcp(f"sqlite+aiosqlite:///{tmp_path / 'tcp.db'}", server)
+    got, service = await from_tcp(f"sqlite+aiosqlite:///{tmp_path / 'tcp.db'}", server, log_writer)
+    assert service.log_writer == log_writer
     assert got == expected
+    # The event log too: every event once, byte for byte what ingest-file stores, plus the
+    # answers to the listener's own QueueStatus after each login.
+    live, from_capture = service.stored_log, await file_log(tmp_path)  # type: ignore[attr-defined]
+    assert from_capture <= live
+    extra = live - from_capture
+    assert extra and all("\nActionID: centralita-resync-" in row[-1] for row in extra)
     assert server.logins == 4  # the first login and three reconnections
     assert service.client.stats.resyncs_requested == 4
     assert service.pipeline.stats.resyncs == 4
