@@ -90,7 +90,8 @@ async def collect(host: str, port: int, *topics: str) -> AsyncIterator[Collector
                             Received(str(msg.topic), payload, msg.qos, msg.retain, time.time())
                         )
                         out.arrived.set()
-            except aiomqtt.MqttError:
+            except Exception:  # MqttError, or a socket error while the
+                # broker restarts: a collector that stopped here would miss what follows.
                 await asyncio.sleep(0.05)
 
     task = asyncio.create_task(loop())
