@@ -45,7 +45,11 @@ def header_value(raw: str, marker: str) -> str | None:
 
 def timestamp_of(raw: str) -> float | None:
     """The ``Timestamp`` header as epoch seconds, or None when missing or unreadable."""
-    value = header_value(raw, TS_MARK)
+    return parse_timestamp(header_value(raw, TS_MARK))
+
+
+def parse_timestamp(value: str | None) -> float | None:
+    """A ``Timestamp`` value (``1795930000.123456``) as epoch seconds, or None."""
     if not value:
         return None
     try:

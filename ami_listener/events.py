@@ -17,6 +17,7 @@ from typing import Final
 
 import msgspec
 
+from ami_listener.eventlog import parse_timestamp
 from ami_listener.exceptions import EventDecodeError
 from ami_listener.protocol import AmiMessage
 
@@ -392,13 +393,7 @@ def _linkedid_from_chanvars(msg: AmiMessage, channel: str) -> str:
 
 
 def _timestamp(msg: AmiMessage) -> float | None:
-    raw = msg.get("Timestamp")
-    if not raw:
-        return None
-    try:
-        return float(raw)
-    except ValueError:
-        return None
+    return parse_timestamp(msg.get("Timestamp"))
 
 
 def worth_decoding(msg: AmiMessage) -> bool:
