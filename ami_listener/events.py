@@ -434,11 +434,6 @@ def frame_worth_decoding(frame: bytes) -> bool:
     return True
 
 
-def needs_split(msg: AmiMessage) -> bool:
-    """True when decoding reads all the headers (False for the light VarSet/Hangup path)."""
-    return msg.name not in _LIGHT_KEYS
-
-
 def decode_event(msg: AmiMessage) -> AmiEvent:
     """Decode one AMI event message into its typed struct.
 

@@ -1,12 +1,21 @@
 """The listener service: AMI client → one ordered consumer → pipeline → batched writer.
 
 Nothing on the read path waits for the database or the broker: the protocol hands each
-message to an unbounded queue (``put_nowait``); one consumer feeds the pipeline in order;
-a writer task drains the pipeline's buffer in batches. When the database is down the
-writer keeps the batch, retries with backoff and logs once on the healthy → failing
-transition; the read loop never notices. If the outage lasts so long that the buffer
-passes ``max_buffered_events``, the oldest *log rows* are dropped (and counted) — finished
-call records are never dropped.
+message to an unbounded queue (``put_nowait``); one consumer feeds the pipeline in order.
+
+Who writes (``log_writer``):
+
+- ``"process"`` (default): every event frame, straight from the read, and every finished
+  call, after the consumer, go to the event-log writer process
+  (:mod:`ami_listener.logwriter`), which builds the log rows and stores both; this process
+  only frames and tracks, so ingestion uses a second core;
+- ``"inline"``: the pipeline builds the log rows and a writer task of this process drains
+  them in batches (a worker thread on SQLite).
+
+Either way, when the database is down the writer keeps the batch, retries with backoff and
+logs once on the healthy → failing transition; the read loop never notices. If the outage
+lasts so long that more than ``max_buffered_events`` wait, the oldest *log rows* are
+dropped (and counted) — finished call records are never dropped.
 """
 
 from __future__ import annotations
