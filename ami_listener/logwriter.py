@@ -352,21 +352,24 @@ class LogWriterProcess:
         if _CONTEXT == "forkserver":
             ctx.set_forkserver_preload([__name__])
         mine, theirs = socket.socketpair()
-        for sock in (mine, theirs):
-            # Large buffers: the reading process hands over a whole read's frames at once
-            # even when its event loop only gets back to the socket now and then.
-            with contextlib.suppress(OSError):
-                sock.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, _SOCKET_BUFFER)
-                sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, _SOCKET_BUFFER)
         try:
+            for sock in (mine, theirs):
+                # Large buffers: the reading process hands over a whole read's frames at
+                # once even when its event loop only gets back to the socket now and then.
+                with contextlib.suppress(OSError):
+                    sock.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, _SOCKET_BUFFER)
+                    sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, _SOCKET_BUFFER)
             self._process = ctx.Process(
                 target=child_main, args=(theirs, self.config), name="centralita-eventlog"
             )
             self._process.daemon = True
             await asyncio.to_thread(self._process.start)
+            reader, writer = await asyncio.open_unix_connection(sock=mine)
+        except BaseException:
+            mine.close()  # not handed to a transport yet (failed or cancelled start)
+            raise
         finally:
             theirs.close()
-        reader, writer = await asyncio.open_unix_connection(sock=mine)
         self._writer = writer
         self.connected.set()
         for seq, kind, received_at, payload, _n in self._unacked:  # resend what was not stored
