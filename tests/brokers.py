@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import getpass
 import os
 import shutil
 import socket
@@ -35,6 +36,9 @@ class PrivateBroker:
         self.conf.write_text(
             f"listener {self.port} 127.0.0.1\n"
             "allow_anonymous true\n"
+            # Started as root, mosquitto drops to the "mosquitto" user, which cannot write
+            # the session database into this private directory: stay as the caller.
+            f"user {getpass.getuser()}\n"
             "persistence true\n"
             f"persistence_location {workdir}/\n"
             "log_dest none\n"

@@ -8,7 +8,7 @@ import contextlib
 import os
 import time
 import uuid
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -58,14 +58,24 @@ class Collector:
         return [m for m in self.messages if m.topic.endswith(suffix)]
 
     async def wait_for(self, suffix: str, count: int = 1, within: float = 10.0) -> list[Received]:
+        await self.wait_until(
+            lambda: len(self.on(suffix)) >= count,
+            within,
+            lambda: f"only {len(self.on(suffix))} of {count} messages on *{suffix}",
+        )
+        return self.on(suffix)
+
+    async def wait_until(
+        self, done: Callable[[], bool], within: float, what: Callable[[], str]
+    ) -> None:
+        """Wait until ``done()`` holds for what arrived; fail with ``what()`` after ``within``."""
         deadline = time.monotonic() + within
-        while len(self.on(suffix)) < count:
+        while not done():
             left = deadline - time.monotonic()
-            assert left > 0, f"only {len(self.on(suffix))} of {count} messages on *{suffix}"
+            assert left > 0, what()
             self.arrived.clear()
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self.arrived.wait(), min(left, 0.2))
-        return self.on(suffix)
 
 
 @contextlib.asynccontextmanager
@@ -123,3 +133,16 @@ async def sign_in(
     await page.click("button[type=submit]")
     await page.wait_for_url(f"{base}{landing}")
     return page
+
+
+async def walk_101_to_outcome(page: Any, note: str) -> None:
+    """Script 101 in the console: steps 1-4 continue, step 5 branches; take "no existe
+    registro" (step 7), answer it, and write ``note`` in the outcome form."""
+    for _ in range(4):
+        await page.click("#options button >> nth=0")
+    await page.wait_for_selector("#options button >> nth=1")
+    await page.click("#options button >> nth=1")
+    await page.wait_for_selector("text=Genera un daño")
+    await page.click("#options button >> nth=0")
+    await page.wait_for_selector("#outcome:not([hidden])")
+    await page.fill("#note", note)
