@@ -42,7 +42,7 @@ import structlog
 
 from ami_listener.eventlog import EventRow, join_frames, span_rows
 from ami_listener.records import CallRecord
-from ami_listener.store import Batch, BatchWriter, make_engine
+from ami_listener.store import Batch, BatchWriter, WriteRetry, make_engine
 from ami_listener.tracker import IvrHangup
 
 log = structlog.get_logger(__name__)
@@ -199,8 +199,7 @@ class _Child:
 
     async def _write(self, writer: BatchWriter) -> None:
         cfg = self.config
-        delay = 0.2
-        failing = False
+        retry = WriteRetry(cfg.retry_max_s)
         closing_since: float | None = None
         while True:
             if not self.spans:
@@ -233,22 +232,16 @@ class _Child:
                 self.spans.appendleft((last, rows, (batch.calls, batch.ivr_hangups)))
                 self.rows += len(rows)
                 self._trim()
-                if not failing:
-                    log.error("store_write_failed", reason=str(exc)[:200], buffered=self.rows)
-                    failing = True
+                wait_s = retry.failed(exc, self.rows)
                 self._report(0, failures=1, failing=True)
                 if self.closing:
                     closing_since = closing_since or time.monotonic()
                     if time.monotonic() - closing_since > cfg.close_timeout_s:
                         log.error("event_log_rows_lost_at_stop", count=self.rows)
                         return
-                await asyncio.sleep(delay)
-                delay = min(cfg.retry_max_s, delay * 2)
+                await asyncio.sleep(wait_s)
                 continue
-            delay = 0.2
-            if failing:
-                log.info("store_write_restored", buffered=self.rows)
-                failing = False
+            retry.succeeded(self.rows)
             self._report(last, written=len(rows), calls=len(batch.calls), failing=False)
 
 
@@ -288,6 +281,12 @@ class LogWriterProcess:
     def pending(self) -> int:
         """Messages (spans of events, or records) sent and not yet acknowledged."""
         return len(self._unacked)
+
+    @property
+    def pid(self) -> int | None:
+        """The writer process's pid (None before its first start)."""
+        proc = self._process
+        return None if proc is None or proc.pid is None else int(proc.pid)
 
     @property
     def failing(self) -> bool:

@@ -34,7 +34,7 @@ from ami_listener.events import frame_worth_decoding
 from ami_listener.logwriter import LogWriterConfig, LogWriterProcess, WriterStats
 from ami_listener.pipeline import EffectSink, Pipeline
 from ami_listener.protocol import AmiMessage, MalformedFrame
-from ami_listener.store import BatchWriter
+from ami_listener.store import BatchWriter, WriteRetry
 from ami_listener.tracker import CallTracker
 
 LOG_WRITERS = ("process", "inline")
@@ -123,7 +123,7 @@ class ListenerService:
             frame_filter=frame_worth_decoding,
         )
         self._wake = asyncio.Event()
-        self._db_failing = False
+        self._retry = WriteRetry(retry_max_s)
         self._inflight = False
 
     def _enqueue(self, batch: list[ReadItem], received_at: float) -> None:
@@ -150,7 +150,7 @@ class ListenerService:
         """True while the last write to the database failed (what /health reports)."""
         if self.log_process is not None:
             return self.log_process.failing
-        return self._db_failing
+        return self._retry.failing
 
     @property
     def buffered(self) -> int:
@@ -208,7 +208,7 @@ class ListenerService:
 
     async def _write_loop(self) -> None:
         buffer = self.pipeline.buffer
-        delay = 0.2
+        retry = self._retry
         while True:
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._wake.wait(), self.flush_interval_s)
@@ -223,19 +223,10 @@ class ListenerService:
                     self.writer_stats.failures += 1
                     self._inflight = False
                     self._trim()
-                    if not self._db_failing:
-                        log.error("store_write_failed", reason=str(exc)[:200], buffered=len(buffer))
-                        self._db_failing = True
-                    else:
-                        log.debug("store_write_retried", reason=str(exc)[:200])
-                    await asyncio.sleep(delay)
-                    delay = min(self.retry_max_s, delay * 2)
+                    await asyncio.sleep(retry.failed(exc, len(buffer)))
                     continue
                 self._inflight = False
-                delay = 0.2
-                if self._db_failing:
-                    log.info("store_write_restored", buffered=len(buffer))
-                    self._db_failing = False
+                retry.succeeded(len(buffer))
                 self.writer_stats.batches += 1
                 self.writer_stats.events_written += len(batch.events)
                 self.writer_stats.calls_written += len(batch.calls)

@@ -16,6 +16,7 @@ from typing import Any
 
 import msgspec
 import sqlalchemy as sa
+import structlog
 from sqlalchemy import event as sa_event
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 
@@ -25,6 +26,7 @@ from ami_listener.schema import ami_events, calls, ivr_calls, metadata, queue_en
 from ami_listener.tracker import IvrHangup
 
 _json = msgspec.json.Encoder()
+log = structlog.get_logger(__name__)
 
 
 def make_engine(url: str, **kwargs: Any) -> AsyncEngine:
@@ -287,6 +289,38 @@ async def write_batch(engine: AsyncEngine, batch: Batch) -> None:
     """Write one batch in one transaction, through the async engine."""
     async with engine.begin() as conn:
         await conn.run_sync(write_batch_sync, batch)
+
+
+class WriteRetry:
+    """Backoff and the healthy ↔ failing transitions of a batched writer.
+
+    An outage is logged once as an error (``store_write_failed``), each retry at debug
+    level, the recovery once (``store_write_restored``).
+    """
+
+    def __init__(self, max_s: float, first_s: float = 0.2) -> None:
+        self.max_s = max_s
+        self.first_s = first_s
+        self.delay = first_s
+        self.failing = False
+
+    def failed(self, exc: Exception, buffered: int) -> float:
+        """Note a failed write; returns how long to wait before the next attempt."""
+        if not self.failing:
+            log.error("store_write_failed", reason=str(exc)[:200], buffered=buffered)
+            self.failing = True
+        else:
+            log.debug("store_write_retried", reason=str(exc)[:200])
+        delay = self.delay
+        self.delay = min(self.max_s, delay * 2)
+        return delay
+
+    def succeeded(self, buffered: int) -> None:
+        """Note a successful write."""
+        self.delay = self.first_s
+        if self.failing:
+            log.info("store_write_restored", buffered=buffered)
+            self.failing = False
 
 
 class BatchWriter:

@@ -181,11 +181,11 @@ async def bench_end_to_end(
 
 def _cpu_of(service: ListenerService) -> float:
     """CPU seconds (user + system, all threads) used so far by the event-log writer process."""
-    proc = service.log_process._process if service.log_process is not None else None
-    if proc is None or proc.pid is None:
+    pid = service.log_process.pid if service.log_process is not None else None
+    if pid is None:
         return 0.0
     try:
-        fields = Path(f"/proc/{proc.pid}/stat").read_text().rsplit(")", 1)[1].split()
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
     except OSError:
         return 0.0
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")

@@ -76,8 +76,9 @@ async def test_killed_writer_is_restarted_and_nothing_is_lost_or_doubled(tmp_pat
     for start in range(0, half, 100):
         writer.send(frames[start : min(start + 100, half)], 1.0)
     await until(lambda: stats.events_written > 0, "a first batch stored")
-    first = writer._process
-    os.kill(first.pid, signal.SIGKILL)
+    first = writer.pid
+    assert first is not None
+    os.kill(first, signal.SIGKILL)
     for start in range(half, len(frames), 100):
         writer.send(frames[start : start + 100], 2.0)
     await until(lambda: writer.restarts >= 1 and writer.connected.is_set(), "a restart")
@@ -85,7 +86,7 @@ async def test_killed_writer_is_restarted_and_nothing_is_lost_or_doubled(tmp_pat
     await writer.stop()
     rows = await log_rows(engine)
     await engine.dispose()
-    assert writer._process is not first
+    assert writer.pid != first
     assert len(rows) == N_EVENTS
     assert len({r[1] for r in rows}) == N_EVENTS
     # In wire order: the log's ids follow the stream (resent spans came in order too).
