@@ -15,8 +15,8 @@ from campaigns.importer import import_customer_list, import_dnc, import_payments
 from campaigns.scheduler import RetryPolicy
 from campaigns.schema import attempt_results, attempts
 from campaigns.store import add_disposition, load_state, set_status
-from campaigns.window import LA_PAZ, CallingHours
-from tests.campaigns.conftest import customer_list, write
+from campaigns.window import CallingHours
+from tests.campaigns.conftest import customer_list, lp, write
 from tests.campaigns.fakes import FakePbx, VirtualClock, drive
 
 MONTH = "2025-03"
@@ -25,10 +25,6 @@ RETRY = RetryPolicy(
     max_attempts=3,
     spacing_s={"no_answer": 2 * 3600, "busy": 1800, "failed": 3600, "unknown": 3600},
 )
-
-
-def lp(*args: int) -> datetime:
-    return datetime(*args, tzinfo=LA_PAZ)  # type: ignore[arg-type,misc]
 
 
 def script(phone: str, n: int) -> str:

@@ -11,11 +11,9 @@ from __future__ import annotations
 import asyncio
 import hashlib
 from collections import Counter
-from collections.abc import AsyncIterator
 from datetime import datetime, timedelta
 from pathlib import Path
 
-import pytest
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncEngine
 
@@ -28,9 +26,9 @@ from campaigns.dialer import Dialer, DialerSettings
 from campaigns.importer import import_customer_list
 from campaigns.schema import create_schema as create_campaign_schema
 from campaigns.store import load_state
-from campaigns.window import LA_PAZ, CallingHours
+from campaigns.window import CallingHours
 from simulator.runner import Simulator
-from tests.campaigns.conftest import customer_list, write
+from tests.campaigns.conftest import customer_list, lp, write
 from tests.campaigns.fakes import FakePbx, VirtualClock
 from tests.campaigns.simharness import (
     SECRET,
@@ -41,10 +39,6 @@ from tests.campaigns.simharness import (
 )
 
 MONTH = "2025-03"
-
-
-def lp(*args: int) -> datetime:
-    return datetime(*args, tzinfo=LA_PAZ)  # type: ignore[arg-type,misc]
 
 
 def raw_event(fields: list[tuple[str, str]]) -> str:
@@ -75,18 +69,6 @@ async def log_event(engine: AsyncEngine, name: str, at: datetime, fields: list[t
                 raw=raw,
             )
         )
-
-
-@pytest.fixture
-async def logged_engine(db_url: str) -> AsyncIterator[AsyncEngine]:
-    """Campaign tables and the event log, on SQLite and on PostgreSQL."""
-    engine = make_engine(db_url)
-    await create_ingest_schema(engine)
-    await create_campaign_schema(engine)
-    try:
-        yield engine
-    finally:
-        await engine.dispose()
 
 
 async def test_results_logged_while_the_dialer_was_down_are_recorded_on_start(

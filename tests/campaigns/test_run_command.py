@@ -6,7 +6,6 @@ import asyncio
 import os
 import signal
 import sys
-from collections.abc import AsyncIterator
 from datetime import datetime, timedelta
 from pathlib import Path
 
@@ -20,30 +19,14 @@ from campaigns.dialer import DialerSettings
 from campaigns.exceptions import CampaignConfigError, CampaignNotFoundError
 from campaigns.importer import import_customer_list
 from campaigns.runner import check_database, run_campaign
-from campaigns.schema import create_schema as create_campaign_schema
 from campaigns.store import load_state
 from campaigns.window import LA_PAZ, CallingHours, month_of
 from simulator.runner import Simulator
-from tests.campaigns.conftest import customer_list, write
+from tests.campaigns.conftest import customer_list, lp, write
 from tests.campaigns.simharness import SECRET, sim_clock, sim_config
 from tests.campaigns.test_commands import run
 
 MONTH = "2025-03"
-
-
-def lp(*args: int) -> datetime:
-    return datetime(*args, tzinfo=LA_PAZ)  # type: ignore[arg-type,misc]
-
-
-@pytest.fixture
-async def db(sqlite_url: str) -> AsyncIterator[AsyncEngine]:
-    engine = make_engine(sqlite_url)
-    await create_ingest_schema(engine)
-    await create_campaign_schema(engine)
-    try:
-        yield engine
-    finally:
-        await engine.dispose()
 
 
 async def test_runs_a_small_campaign_to_the_end_and_exits(db: AsyncEngine, tmp_path: Path) -> None:

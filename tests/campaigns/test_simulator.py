@@ -13,26 +13,21 @@ from __future__ import annotations
 
 import itertools
 from collections import Counter, defaultdict
-from collections.abc import AsyncIterator
 from datetime import date, datetime, timedelta
 from pathlib import Path
 
-import pytest
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from ami_listener.store import create_schema as create_ingest_schema
-from ami_listener.store import make_engine
 from campaigns.dialer import DEFAULT_QUEUE, DialerSettings
 from campaigns.importer import import_customer_list
 from campaigns.model import Customer
 from campaigns.scheduler import Done, RetryPolicy, statuses
 from campaigns.schema import attempt_agents, attempt_results, attempts
-from campaigns.schema import create_schema as create_campaign_schema
 from campaigns.store import load_state, set_status
 from campaigns.window import LA_PAZ, CallingHours, campaign_window, may_call
 from simulator.runner import Simulator
-from tests.campaigns.conftest import customer_list, write
+from tests.campaigns.conftest import customer_list, lp, write
 from tests.campaigns.simharness import (
     SECRET,
     Driver,
@@ -53,21 +48,6 @@ HOURS = CallingHours(days_off=frozenset({DAY_OFF}))
 SETTINGS = DialerSettings(hours=HOURS, retry=RETRY, handoff_s=900.0, poll_s=3600.0)
 STORED_PRECISION = timedelta(milliseconds=1)  # times are stored in epoch ms
 TRUTH_OUTCOME = {"answered": "answered", "busy": "busy", "no-answer": "no_answer"}
-
-
-def lp(*args: int) -> datetime:
-    return datetime(*args, tzinfo=LA_PAZ)  # type: ignore[arg-type,misc]
-
-
-@pytest.fixture
-async def db(sqlite_url: str) -> AsyncIterator[AsyncEngine]:
-    engine = make_engine(sqlite_url)
-    await create_ingest_schema(engine)
-    await create_campaign_schema(engine)
-    try:
-        yield engine
-    finally:
-        await engine.dispose()
 
 
 async def attempt_rows(engine: AsyncEngine) -> dict[str, tuple[str, str | None, str | None]]:

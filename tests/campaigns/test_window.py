@@ -7,7 +7,6 @@ from datetime import date, datetime, time
 import pytest
 
 from campaigns.window import (
-    LA_PAZ,
     CallingHours,
     campaign_window,
     may_call,
@@ -15,10 +14,7 @@ from campaigns.window import (
     parse_month,
     window_over,
 )
-
-
-def lp(*args: int) -> datetime:
-    return datetime(*args, tzinfo=LA_PAZ)  # type: ignore[arg-type,misc]
+from tests.campaigns.conftest import lp
 
 
 def test_window_runs_from_the_25th_of_the_previous_month_to_the_last_day() -> None:

@@ -36,6 +36,16 @@ def settings_for(tmp_path: Path, ami_port: int, http_port: int) -> Settings:
     return load_settings(str(tmp_path / "centralita.toml"))
 
 
+async def first_answer(http: httpx.AsyncClient, path: str) -> httpx.Response:
+    """GET ``path`` once the HTTP server listens (it starts with the daemon)."""
+    for _ in range(200):
+        try:
+            return await http.get(path)
+        except httpx.ConnectError:
+            await asyncio.sleep(0.05)
+    raise AssertionError(f"nothing answered on {path}")
+
+
 async def test_daemon_ingests_a_capture_and_serves_health_and_metrics(tmp_path: Path) -> None:
     data = (FIXTURES / "GIT-master-f0c1c1a7b7-scenario.ami").read_bytes()
     server = CaptureServer(data, secret=SECRET, max_write=3000, drop_after=[5000])
@@ -50,14 +60,7 @@ async def test_daemon_ingests_a_capture_and_serves_health_and_metrics(tmp_path: 
         assert parts is not None
         await parts.listener.drain(timeout_s=30)
         async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{http_port}") as http:
-            health = None
-            for _ in range(200):
-                try:
-                    health = await http.get("/health")
-                    break
-                except httpx.ConnectError:
-                    await asyncio.sleep(0.05)
-            assert health is not None
+            health = await first_answer(http, "/health")
             metrics = (await http.get("/metrics")).text
         daemon.stop()
         assert await asyncio.wait_for(runner, 30) == 0
@@ -187,17 +190,10 @@ async def test_a_broken_console_users_file_never_stops_ingestion(tmp_path: Path)
     assert parts is not None
     await parts.listener.drain(timeout_s=30)
     async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{http_port}") as http:
-        health = None
-        for _ in range(200):
-            try:
-                health = (await http.get("/health")).json()
-                break
-            except httpx.ConnectError:
-                await asyncio.sleep(0.05)
+        health = (await first_answer(http, "/health")).json()
     assert not runner.done()
     daemon.stop()
     assert await asyncio.wait_for(runner, 30) == 0
     await server.close()
-    assert health is not None
     assert "users.toml" in health["console_users_error"]
     assert parts.listener.pipeline.stats.calls_finished == 60

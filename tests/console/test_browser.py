@@ -21,7 +21,7 @@ from ami_listener.store import create_schema, make_engine
 from console.schema import interactions
 from tests.brokers import free_port
 from tests.console.ami_calls import Call
-from tests.console.conftest import collect, launch_chromium, sign_in
+from tests.console.conftest import collect, launch_chromium, sign_in, walk_101_to_outcome
 from tests.console.helpers import PASSWORD, console
 
 ARTIFACTS = Path(__file__).resolve().parents[2] / "artifacts"
@@ -84,15 +84,7 @@ async def test_pop_walk_and_record_in_the_browser(
             assert await page.text_content("#ivr") == "Cliente no encontrado"
             await page.screenshot(path=str(ARTIFACTS / "console-pop.png"), full_page=True)
 
-            # 101: steps 1-4 continue, step 5 branches; take "no existe registro" → step 7
-            for _ in range(4):
-                await page.click("#options button >> nth=0")
-            await page.wait_for_selector("#options button >> nth=1")
-            await page.click("#options button >> nth=1")
-            await page.wait_for_selector("text=Genera un daño")
-            await page.click("#options button >> nth=0")
-            await page.wait_for_selector("#outcome:not([hidden])")
-            await page.fill("#note", "Sin tono desde ayer")
+            await walk_101_to_outcome(page, "Sin tono desde ayer")
             await page.screenshot(path=str(ARTIFACTS / "console-outcome.png"), full_page=True)
             await page.click("#save")
             await page.wait_for_selector("#saved:not([hidden])")

@@ -37,7 +37,14 @@ from console.users import User, hash_password, save_user
 from ivr.schema import customers
 from simulator.capture_server import CaptureServer, split_capture
 from tests.conftest import FIXTURES
-from tests.console.conftest import Collector, Received, collect, launch_chromium, sign_in
+from tests.console.conftest import (
+    Collector,
+    Received,
+    collect,
+    launch_chromium,
+    sign_in,
+    walk_101_to_outcome,
+)
 
 ARTIFACTS = Path(__file__).resolve().parents[2] / "artifacts"
 SECRET = "e2e-ami-secret-7"
@@ -215,15 +222,7 @@ async def test_daemon_pop_on_mosquitto_and_console_walk_to_stored_outcome(
         await expect(page.locator("#customer")).to_contain_text("Rosa Quispe Mamani")
         await page.screenshot(path=str(ARTIFACTS / f"daemon-console-pop-{suffix}.png"))
 
-        # 101: steps 1-4 continue, step 5 branches; take "no existe registro" → step 7
-        for _ in range(4):
-            await page.click("#options button >> nth=0")
-        await page.wait_for_selector("#options button >> nth=1")
-        await page.click("#options button >> nth=1")
-        await page.wait_for_selector("text=Genera un daño")
-        await page.click("#options button >> nth=0")
-        await page.wait_for_selector("#outcome:not([hidden])")
-        await page.fill("#note", "Sin tono desde ayer")
+        await walk_101_to_outcome(page, "Sin tono desde ayer")
         await page.click("#save")
         await page.wait_for_selector("#saved:not([hidden])")
         await page.screenshot(

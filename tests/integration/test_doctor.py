@@ -136,22 +136,8 @@ async def test_cli_broken_routing_file_exits_non_zero(tmp_path: Path) -> None:
     )
     env = {k: v for k, v in os.environ.items() if not k.startswith("CENTRALITA_")}
     env["CENTRALITA_AMI_SECRET"] = SECRET
-    proc = await asyncio.create_subprocess_exec(
-        sys.executable,
-        "-m",
-        "centralita.cli",
-        "doctor",
-        "--config",
-        str(config),
-        "--timeout",
-        "2",
-        stdout=asyncio.subprocess.PIPE,
-        stderr=asyncio.subprocess.PIPE,
-        env=env,
-    )
-    out, _err = await proc.communicate()
-    text = out.decode("utf-8")
-    assert proc.returncode == 1, text
+    returncode, text = await run_doctor("--config", str(config), "--timeout", "2", env=env)
+    assert returncode == 1, text
     assert f"[FALLA] enrutamiento: {routing}" in text
     assert "[FALLA] AMI" in text
     assert "problema(s)" in text
@@ -160,17 +146,24 @@ async def test_cli_broken_routing_file_exits_non_zero(tmp_path: Path) -> None:
 async def test_cli_bad_settings_file(tmp_path: Path) -> None:
     config = tmp_path / "centralita.toml"
     config.write_text("[ami]\nprot = 5038\n", "utf-8")
+    returncode, text = await run_doctor("--config", str(config))
+    assert returncode == 1
+    assert "[FALLA] ajustes" in text
+    assert "prot" in text
+
+
+async def run_doctor(*args: str, env: dict[str, str] | None = None) -> tuple[int, str]:
+    """``centralita doctor ARGS`` in a subprocess: its exit code and what it printed."""
     proc = await asyncio.create_subprocess_exec(
         sys.executable,
         "-m",
         "centralita.cli",
         "doctor",
-        "--config",
-        str(config),
+        *args,
         stdout=asyncio.subprocess.PIPE,
         stderr=asyncio.subprocess.PIPE,
+        env=env,
     )
     out, _err = await proc.communicate()
-    assert proc.returncode == 1
-    assert "[FALLA] ajustes" in out.decode("utf-8")
-    assert "prot" in out.decode("utf-8")
+    assert proc.returncode is not None
+    return proc.returncode, out.decode("utf-8")
