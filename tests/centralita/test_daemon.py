@@ -151,7 +151,12 @@ async def test_migrations_create_every_table_on_both_databases(db_url: str) -> N
     await migrate(engine)
     async with engine.connect() as conn:
         names = await conn.run_sync(lambda c: set(sa.inspect(c).get_table_names()))
+        log_indexes = await conn.run_sync(
+            lambda c: {i["name"] for i in sa.inspect(c).get_indexes("ami_events")}
+        )
     await engine.dispose()
+    assert "ix_ami_events_originate_ts" in log_indexes
+    assert "ix_ami_events_event_ts" not in log_indexes
     expected = {t.name for md in all_metadata() for t in md.sorted_tables}
     assert expected <= names
     assert {"ami_events", "calls", "queue_entries", "ivr_calls", "customers", "ql_calls"} <= names
