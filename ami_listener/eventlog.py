@@ -17,13 +17,18 @@ and since events arrive in time order, each insert lands at the right edge of th
 index instead of at a random page (measured: a third less time per stored event, and it
 stays so when the index outgrows the page cache). Events without a Timestamp (Asterisk's
 ``timestampevents=no``) get a zero prefix.
+
+The writer process builds every row of the log: :func:`span_rows` runs in C
+(``ami_listener._speedups``) when the extension was built, and in Python otherwise
+(:func:`py_span_rows`, the reference: tests check that both give the same rows).
 """
 
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Callable
 
-from ami_listener.protocol import decode_text
+from ami_listener.protocol import decode_text, speedups
 
 # One event as stored in the log, in column order (a plain tuple: cheapest to build).
 EventRow = tuple[str, bytes, str, int | None, int, str | None, str | None, str | None, str]
@@ -31,6 +36,9 @@ EventRow = tuple[str, bytes, str, int | None, int, str | None, str | None, str |
 TS_MARK = "\nTimestamp: "
 _UID, _LID, _QUEUE = "\nUniqueid: ", "\nLinkedid: ", "\nQueue: "
 FRAME_SEPARATOR = b"\n\n"
+_MAX_TS_MS = 1 << 48  # the log key's 6-byte time prefix
+_MAX_TS_MS_FLOAT = float(_MAX_TS_MS)
+_MAX_TS_S = _MAX_TS_MS / 1000
 
 
 def header_value(raw: str, marker: str) -> str | None:
@@ -49,13 +57,16 @@ def timestamp_of(raw: str) -> float | None:
 
 
 def parse_timestamp(value: str | None) -> float | None:
-    """A ``Timestamp`` value (``1795930000.123456``) as epoch seconds, or None."""
+    """A ``Timestamp`` value (``1795930000.123456``) as epoch seconds, or None when it is
+    not a number from 1970 to year 10889 (``inf``, ``nan`` or ``1e30`` from a broken peer
+    would otherwise overflow the integer millisecond columns)."""
     if not value:
         return None
     try:
-        return float(value)
+        seconds = float(value)
     except ValueError:
         return None
+    return seconds if 0.0 <= seconds < _MAX_TS_S else None  # NaN fails both tests
 
 
 def event_name(raw: str) -> str:
@@ -72,21 +83,36 @@ def log_key(frame: bytes, ts_ms: int | None) -> bytes:
     return prefix + hashlib.blake2b(frame, digest_size=10).digest()
 
 
-_MAX_TS_MS = 1 << 48
+def timestamp_ms(raw: str) -> int | None:
+    """The ``Timestamp`` header in epoch milliseconds, or None when it is missing,
+    unreadable, not finite or outside what the log key holds (0 to 2**48 ms)."""
+    ts = timestamp_of(raw)
+    if ts is None:
+        return None
+    ms = ts * 1000 + 0.5
+    return int(ms) if 0.0 <= ms < _MAX_TS_MS_FLOAT else None  # NaN fails both tests
+
+
+def epoch_ms(seconds: float) -> int:
+    """Epoch seconds → integer milliseconds, rounded as every log column is."""
+    return int(seconds * 1000 + 0.5)
 
 
 def event_row(pbx_id: str, frame: bytes, received_at: float, raw: str | None = None) -> EventRow:
     """The log row of one event frame; ``raw`` is its decoded text when already known."""
+    return _row(pbx_id, frame, epoch_ms(received_at), raw)
+
+
+def _row(pbx_id: str, frame: bytes, received_ms: int, raw: str | None = None) -> EventRow:
     if raw is None:
         raw = decode_text(frame)[0]
-    ts = timestamp_of(raw)
-    ts_ms = None if ts is None else int(ts * 1000 + 0.5)
+    ts_ms = timestamp_ms(raw)
     return (
         pbx_id,
         log_key(frame, ts_ms),
         event_name(raw)[:64],
         ts_ms,
-        int(received_at * 1000 + 0.5),
+        received_ms,
         header_value(raw, _UID) or None,
         header_value(raw, _LID) or None,
         header_value(raw, _QUEUE) or None,
@@ -100,7 +126,17 @@ def join_frames(frames: list[bytes]) -> bytes:
 
 
 def span_rows(pbx_id: str, span: bytes, received_at: float) -> list[EventRow]:
-    """The rows of a span made by :func:`join_frames`."""
+    """The rows of a span made by :func:`join_frames` (in C when the extension is built)."""
+    return _span_rows(pbx_id, span, epoch_ms(received_at))
+
+
+def py_span_rows(pbx_id: str, span: bytes, received_ms: int) -> list[EventRow]:
+    """The reference implementation of ``_speedups.span_rows``."""
     if not span:
         return []
-    return [event_row(pbx_id, frame, received_at) for frame in span.split(FRAME_SEPARATOR)]
+    return [_row(pbx_id, frame, received_ms) for frame in span.split(FRAME_SEPARATOR)]
+
+
+_span_rows: Callable[[str, bytes, int], list[EventRow]] = py_span_rows
+if speedups is not None:
+    _span_rows = speedups.span_rows

@@ -19,7 +19,7 @@ import msgspec
 
 from ami_listener.eventlog import parse_timestamp
 from ami_listener.exceptions import EventDecodeError
-from ami_listener.protocol import AmiMessage
+from ami_listener.protocol import AmiMessage, EventNameFilter
 
 
 class _Base(msgspec.Struct, frozen=True, kw_only=True):
@@ -407,31 +407,14 @@ def worth_decoding(msg: AmiMessage) -> bool:
     return True
 
 
-_EVENT_NAMES_B = frozenset(name.encode() for name in EVENT_TYPES)
-_TRACKED_VARIABLES_B = frozenset(name.encode() for name in _TRACKED_VARIABLES)
-_VARIABLE_MARK = b"\nVariable: "
+frame_worth_decoding = EventNameFilter(
+    names=frozenset(name.encode() for name in EVENT_TYPES),
+    variables=frozenset(name.encode() for name in _TRACKED_VARIABLES),
+)
+""":func:`worth_decoding` on a frame's bytes, before any message is built.
 
-
-def frame_worth_decoding(frame: bytes) -> bool:
-    """:func:`worth_decoding` on a frame's bytes, before any message is built.
-
-    The reading side parses only the frames this accepts; the others (most of the stream)
-    stay bytes that are counted and logged. Frames that are not events are accepted.
-    """
-    if not frame.startswith(b"Event: "):
-        return True
-    eol = frame.find(b"\n")
-    name = frame[7:] if eol < 0 else frame[7:eol]
-    if name not in _EVENT_NAMES_B:
-        return False
-    if name == b"VarSet":
-        start = frame.find(_VARIABLE_MARK)
-        if start < 0:
-            return False
-        start += len(_VARIABLE_MARK)
-        end = frame.find(b"\n", start)
-        return (frame[start:] if end < 0 else frame[start:end]) in _TRACKED_VARIABLES_B
-    return True
+The reading side parses only the frames this accepts; the others (most of the stream) stay
+bytes that are counted and logged. Frames that are not events are accepted."""
 
 
 def decode_event(msg: AmiMessage) -> AmiEvent:

@@ -18,8 +18,25 @@ What this fixes compared with panoramisk 1.4's parser:
 from __future__ import annotations
 
 import hashlib
+import importlib
+import os
 from collections.abc import Callable
 from dataclasses import dataclass
+from types import ModuleType
+
+
+def _load_speedups() -> ModuleType | None:
+    """The C versions of the hot loops (``ami_listener._speedups``), or None where the
+    extension was not built or ``CENTRALITA_NO_SPEEDUPS`` is set (pure Python)."""
+    if os.environ.get("CENTRALITA_NO_SPEEDUPS"):
+        return None
+    try:
+        return importlib.import_module("ami_listener._speedups")
+    except ImportError:  # pragma: no cover - depends on the build machine
+        return None
+
+
+speedups = _load_speedups()
 
 BANNER_PREFIX = b"Asterisk Call Manager/"
 _FOLLOWS_MARK = b"--END COMMAND--\n"
@@ -222,15 +239,27 @@ def _split_headers(
     text: str,
 ) -> tuple[dict[str, str], dict[str, list[str]] | None, list[tuple[str, str]] | None]:
     """Split message text into headers; repeated keys also go to ``lists``."""
+    fast = _fast_headers(text)
+    if fast is not None:
+        return fast, None, None
+    headers, lists, order, _body = _split_slow(text, follows=False)
+    return headers, lists, order
+
+
+def py_fast_headers(text: str) -> dict[str, str] | None:
+    """Headers when every line is ``Key: value`` and no key repeats, else None (the
+    reference implementation of ``_speedups.split_headers``)."""
     lines = text.split("\n")
     try:
         fast = dict([line.split(": ", 1) for line in lines])
     except ValueError:
-        fast = None
-    if fast is not None and len(fast) == len(lines):
-        return fast, None, None
-    headers, lists, order, _body = _split_slow(text, follows=False)
-    return headers, lists, order
+        return None
+    return fast if len(fast) == len(lines) else None
+
+
+_fast_headers: Callable[[str], dict[str, str] | None] = py_fast_headers
+if speedups is not None:
+    _fast_headers = speedups.split_headers
 
 
 def _split_follows(
@@ -287,6 +316,35 @@ def _split_slow(
     return headers, lists, (order if lists else None), body
 
 
+@dataclass(frozen=True)
+class EventNameFilter:
+    """A parser ``frame_filter`` by event name: events named in ``names`` are worth
+    parsing, except ``VarSet`` of a variable outside ``variables``. Frames that are not
+    events are always accepted. (The C frame loop applies the same rule.)"""
+
+    names: frozenset[bytes]
+    variables: frozenset[bytes]
+
+    def __call__(self, frame: bytes) -> bool:
+        if not frame.startswith(b"Event: "):
+            return True
+        eol = frame.find(b"\n")
+        name = frame[7:] if eol < 0 else frame[7:eol]
+        if name not in self.names:
+            return False
+        if name == b"VarSet":
+            start = frame.find(_VARIABLE_MARK)
+            if start < 0:
+                return False
+            start += len(_VARIABLE_MARK)
+            end = frame.find(b"\n", start)
+            return (frame[start:] if end < 0 else frame[start:end]) in self.variables
+        return True
+
+
+_VARIABLE_MARK = b"\nVariable: "
+
+
 class AmiParser:
     """Incremental AMI parser: feed bytes as they arrive, get whole messages back.
 
@@ -301,6 +359,8 @@ class AmiParser:
     ) -> None:
         """``frame_filter``: frames starting with ``Event:`` for which it returns False are
         yielded as their bytes, not parsed (nobody reads them; they are only logged)."""
+        self._split: Callable[..., tuple[list[ParsedItem], int, int]] | None = None
+        self._split_args: tuple[frozenset[bytes] | None, frozenset[bytes]] = (None, frozenset())
         self.frame_filter = frame_filter
         self._buf = bytearray()
         self._held_cr = False
@@ -309,6 +369,23 @@ class AmiParser:
         self._discarding = False
         self.max_frame_bytes = max_frame_bytes
         self.banner: str | None = None
+
+    @property
+    def frame_filter(self) -> Callable[[bytes], bool] | None:
+        """Which event frames are parsed (None: all)."""
+        return self._frame_filter
+
+    @frame_filter.setter
+    def frame_filter(self, frame_filter: Callable[[bytes], bool] | None) -> None:
+        self._frame_filter = frame_filter
+        # The C frame loop applies no filter or an EventNameFilter; any other callable
+        # filter runs the Python loop.
+        self._split = None
+        self._split_args = (None, frozenset())
+        if speedups is not None and (frame_filter is None or type(frame_filter) is EventNameFilter):
+            self._split = speedups.split_frames
+            if isinstance(frame_filter, EventNameFilter):
+                self._split_args = (frame_filter.names, frame_filter.variables)
 
     @property
     def pending(self) -> int:
@@ -350,6 +427,7 @@ class AmiParser:
         size = len(buf)
         find = buf.find
         keep = self.frame_filter
+        split = self._split
         while pos < size:
             if self._discarding:
                 end = find(b"\n\n", pos)
@@ -359,6 +437,13 @@ class AmiParser:
                 pos = end + 2
                 self._discarding = False
                 continue
+            if split is not None:
+                # C: every ordinary frame up to the last complete one; it stops early only
+                # before a Response: Follows frame, which the loop below frames.
+                items, pos, stop = split(buf, pos, *self._split_args, parse_frame, self._offset)
+                out.extend(items)
+                if not stop:
+                    break
             if buf[pos] == 10:  # stray blank line between frames
                 pos += 1
                 continue
