@@ -18,92 +18,295 @@
 #endif
 #define PY_SSIZE_T_CLEAN
 #include <Python.h>
+#include <stdint.h>
 #include <string.h>
 
-static PyObject *blake2b_ctor;     /* hashlib.blake2b */
-static PyObject *digest_kwnames;   /* ("digest_size",) */
-static PyObject *digest_size_10;   /* 10 */
-static PyObject *str_digest;       /* "digest" */
-static PyObject *mark_ts, *mark_uid, *mark_lid, *mark_queue, *event_prefix;
-static PyObject *split_sep;        /* ": " */
+static PyObject *split_sep; /* ": " */
 
 #define MAX_TS_MS 281474976710656.0 /* 2**48: the 6-byte prefix of the log key */
 
+/* The first "\n\n" at or after pos (the end of a frame), or -1. */
+static Py_ssize_t
+find_blank(const char *data, Py_ssize_t pos, Py_ssize_t size)
+{
+    while (pos < size) {
+        const char *eol = memchr(data + pos, '\n', (size_t)(size - pos));
+        if (eol == NULL) {
+            return -1;
+        }
+        Py_ssize_t at = (Py_ssize_t)(eol - data);
+        if (at + 1 < size && data[at + 1] == '\n') {
+            return at;
+        }
+        pos = at + 1;
+    }
+    return -1;
+}
+
+/* ------------------------------------------------------------------------ BLAKE2b */
+/* RFC 7693, unkeyed, 10-byte digest: hashlib.blake2b(frame, digest_size=10).digest()
+ * (the tests compare the two on every capture and on arbitrary bytes). */
+static const uint64_t b2_iv[8] = {
+    0x6a09e667f3bcc908ULL, 0xbb67ae8584caa73bULL, 0x3c6ef372fe94f82bULL,
+    0xa54ff53a5f1d36f1ULL, 0x510e527fade682d1ULL, 0x9b05688c2b3e6c1fULL,
+    0x1f83d9abfb41bd6bULL, 0x5be0cd19137e2179ULL,
+};
+static const uint8_t b2_sigma[12][16] = {
+    {0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15},
+    {14, 10, 4, 8, 9, 15, 13, 6, 1, 12, 0, 2, 11, 7, 5, 3},
+    {11, 8, 12, 0, 5, 2, 15, 13, 10, 14, 3, 6, 7, 1, 9, 4},
+    {7, 9, 3, 1, 13, 12, 11, 14, 2, 6, 5, 10, 4, 0, 15, 8},
+    {9, 0, 5, 7, 2, 4, 10, 15, 14, 1, 11, 12, 6, 8, 3, 13},
+    {2, 12, 6, 10, 0, 11, 8, 3, 4, 13, 7, 5, 15, 14, 1, 9},
+    {12, 5, 1, 15, 14, 13, 4, 10, 0, 7, 6, 3, 9, 2, 8, 11},
+    {13, 11, 7, 14, 12, 1, 3, 9, 5, 0, 15, 4, 8, 6, 2, 10},
+    {6, 15, 14, 9, 11, 3, 0, 8, 12, 2, 13, 7, 1, 4, 10, 5},
+    {10, 2, 8, 4, 7, 6, 1, 5, 15, 11, 9, 14, 3, 12, 13, 0},
+    {0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15},
+    {14, 10, 4, 8, 9, 15, 13, 6, 1, 12, 0, 2, 11, 7, 5, 3},
+};
+
+static inline uint64_t
+rotr64(uint64_t x, int n)
+{
+    return (x >> n) | (x << (64 - n));
+}
+
+static inline uint64_t
+load64_le(const unsigned char *p)
+{
+    return (uint64_t)p[0] | ((uint64_t)p[1] << 8) | ((uint64_t)p[2] << 16) |
+           ((uint64_t)p[3] << 24) | ((uint64_t)p[4] << 32) | ((uint64_t)p[5] << 40) |
+           ((uint64_t)p[6] << 48) | ((uint64_t)p[7] << 56);
+}
+
+#define B2_G(a, b, c, d, x, y)          \
+    do {                                \
+        v[a] = v[a] + v[b] + (x);       \
+        v[d] = rotr64(v[d] ^ v[a], 32); \
+        v[c] = v[c] + v[d];             \
+        v[b] = rotr64(v[b] ^ v[c], 24); \
+        v[a] = v[a] + v[b] + (y);       \
+        v[d] = rotr64(v[d] ^ v[a], 16); \
+        v[c] = v[c] + v[d];             \
+        v[b] = rotr64(v[b] ^ v[c], 63); \
+    } while (0)
+
+static void
+b2_compress(uint64_t h[8], const unsigned char *block, uint64_t t, int last)
+{
+    uint64_t m[16], v[16];
+    for (int i = 0; i < 16; i++) {
+        m[i] = load64_le(block + 8 * i);
+    }
+    for (int i = 0; i < 8; i++) {
+        v[i] = h[i];
+        v[i + 8] = b2_iv[i];
+    }
+    v[12] ^= t; /* the counter's high word stays 0: frames are far below 2**64 bytes */
+    if (last) {
+        v[14] = ~v[14];
+    }
+    for (int r = 0; r < 12; r++) {
+        const uint8_t *s = b2_sigma[r];
+        B2_G(0, 4, 8, 12, m[s[0]], m[s[1]]);
+        B2_G(1, 5, 9, 13, m[s[2]], m[s[3]]);
+        B2_G(2, 6, 10, 14, m[s[4]], m[s[5]]);
+        B2_G(3, 7, 11, 15, m[s[6]], m[s[7]]);
+        B2_G(0, 5, 10, 15, m[s[8]], m[s[9]]);
+        B2_G(1, 6, 11, 12, m[s[10]], m[s[11]]);
+        B2_G(2, 7, 8, 13, m[s[12]], m[s[13]]);
+        B2_G(3, 4, 9, 14, m[s[14]], m[s[15]]);
+    }
+    for (int i = 0; i < 8; i++) {
+        h[i] ^= v[i] ^ v[i + 8];
+    }
+}
+
+static void
+blake2b_80(const unsigned char *data, size_t len, unsigned char out[10])
+{
+    uint64_t h[8];
+    memcpy(h, b2_iv, sizeof h);
+    h[0] ^= 0x01010000ULL ^ 10; /* fanout 1, depth 1, no key, 10-byte digest */
+    uint64_t t = 0;
+    while (len > 128) {
+        t += 128;
+        b2_compress(h, data, t, 0);
+        data += 128;
+        len -= 128;
+    }
+    unsigned char block[128] = {0};
+    if (len) {
+        memcpy(block, data, len);
+    }
+    t += len;
+    b2_compress(h, block, t, 1);
+    for (int i = 0; i < 10; i++) {
+        out[i] = (unsigned char)(h[i / 8] >> (8 * (i % 8)));
+    }
+}
+
+/* ------------------------------------------------------------------ event-log rows */
+
+/* Byte range of one header value in a frame; start < 0 when the header is missing. */
+typedef struct {
+    Py_ssize_t start, end;
+} range_t;
+
+typedef struct {
+    range_t name, ts, uid, lid, queue;
+} frame_fields;
+
+#define HAS_PREFIX(line, len, lit) \
+    ((len) >= (Py_ssize_t)sizeof(lit) - 1 && memcmp((line), (lit), sizeof(lit) - 1) == 0)
+
+/* One pass over the lines of a frame: what eventlog.header_value finds with
+ * raw.find("\nKey: ") is the first line, other than the first one, that starts with
+ * "Key: " (a value never holds a newline). */
+static void
+scan_fields(const char *data, Py_ssize_t size, frame_fields *f)
+{
+    f->name.start = f->ts.start = f->uid.start = f->lid.start = f->queue.start = -1;
+    Py_ssize_t pos = 0;
+    for (;;) {
+        const char *nl = memchr(data + pos, '\n', (size_t)(size - pos));
+        Py_ssize_t eol = nl == NULL ? size : (Py_ssize_t)(nl - data);
+        const char *line = data + pos;
+        Py_ssize_t len = eol - pos;
+        range_t *hit = NULL;
+        Py_ssize_t skip = 0;
+        if (pos == 0) {
+            if (HAS_PREFIX(line, len, "Event: ")) {
+                hit = &f->name, skip = 7;
+            }
+        }
+        else if (len > 0) {
+            switch (line[0]) {
+            case 'T':
+                if (HAS_PREFIX(line, len, "Timestamp: ")) {
+                    hit = &f->ts, skip = 11;
+                }
+                break;
+            case 'U':
+                if (HAS_PREFIX(line, len, "Uniqueid: ")) {
+                    hit = &f->uid, skip = 10;
+                }
+                break;
+            case 'L':
+                if (HAS_PREFIX(line, len, "Linkedid: ")) {
+                    hit = &f->lid, skip = 10;
+                }
+                break;
+            case 'Q':
+                if (HAS_PREFIX(line, len, "Queue: ")) {
+                    hit = &f->queue, skip = 7;
+                }
+                break;
+            default:
+                break;
+            }
+        }
+        if (hit != NULL && hit->start < 0) {
+            hit->start = pos + skip;
+            hit->end = eol;
+        }
+        if (nl == NULL) {
+            return;
+        }
+        pos = eol + 1;
+    }
+}
+
 /* The text of a frame: UTF-8, or Latin-1 when it is not valid UTF-8 (decode_text). */
 static PyObject *
-decode_frame(const char *data, Py_ssize_t size)
+decode_frame(const char *data, Py_ssize_t size, int *utf8)
 {
+    *utf8 = 1;
     PyObject *text = PyUnicode_DecodeUTF8(data, size, NULL);
     if (text == NULL && PyErr_ExceptionMatches(PyExc_UnicodeDecodeError)) {
         PyErr_Clear();
+        *utf8 = 0;
         text = PyUnicode_DecodeLatin1(data, size, NULL);
     }
     return text;
 }
 
-/* header_value(raw, marker) or None when missing; *found = 0/1; NULL on error. */
+/* The text of a value's bytes, as the same slice of the frame's decoded text. */
 static PyObject *
-header_value(PyObject *raw, PyObject *marker, int *found)
+value_text(PyObject *raw, int utf8, const char *data, range_t r)
 {
-    Py_ssize_t size = PyUnicode_GET_LENGTH(raw);
-    Py_ssize_t start = PyUnicode_Find(raw, marker, 0, size, 1);
-    if (start == -2) {
-        return NULL;
+    if (!utf8 || PyUnicode_IS_ASCII(raw)) { /* one character per byte */
+        return PyUnicode_Substring(raw, r.start, r.end);
     }
-    if (start < 0) {
-        *found = 0;
-        Py_RETURN_NONE;
-    }
-    *found = 1;
-    start += PyUnicode_GET_LENGTH(marker);
-    Py_ssize_t end = PyUnicode_FindChar(raw, '\n', start, size, 1);
-    if (end == -2) {
-        return NULL;
-    }
-    return PyUnicode_Substring(raw, start, end < 0 ? size : end);
+    /* Valid UTF-8 cut at ASCII characters: the bytes decode to the same characters. */
+    return PyUnicode_DecodeUTF8(data + r.start, r.end - r.start, NULL);
 }
 
-/* header_value(...) or None, empty values as None (the "or None" of event_row). */
-static PyObject *
-header_or_none(PyObject *raw, PyObject *marker)
+static const double pow10_exact[] = {
+    1e0, 1e1, 1e2, 1e3, 1e4, 1e5, 1e6, 1e7, 1e8, 1e9, 1e10, 1e11,
+    1e12, 1e13, 1e14, 1e15, 1e16, 1e17, 1e18, 1e19, 1e20, 1e21, 1e22,
+};
+
+/* float(value) for plain "digits[.digits]" whose digits fit in 53 bits: the integer and
+ * the power of ten are exact doubles, so their IEEE quotient is the correctly rounded
+ * value, as float() gives. 0 when the text is not of that form. */
+static int
+fast_float(const char *p, Py_ssize_t len, double *out)
 {
-    int found;
-    PyObject *value = header_value(raw, marker, &found);
-    if (value == NULL || !found) {
-        return value;
+    uint64_t mantissa = 0;
+    int digits = 0, frac = -1;
+    for (Py_ssize_t i = 0; i < len; i++) {
+        char c = p[i];
+        if (c >= '0' && c <= '9') {
+            if (++digits > 19) {
+                return 0;
+            }
+            mantissa = mantissa * 10 + (uint64_t)(c - '0');
+            if (frac >= 0) {
+                frac++;
+            }
+        }
+        else if (c == '.' && frac < 0 && digits > 0) {
+            frac = 0;
+        }
+        else {
+            return 0;
+        }
     }
-    if (PyUnicode_GET_LENGTH(value) == 0) {
-        Py_DECREF(value);
-        Py_RETURN_NONE;
+    if (digits == 0 || frac == 0 || mantissa > (1ULL << 53) || frac > 22) {
+        return 0;
     }
-    return value;
+    *out = frac > 0 ? (double)mantissa / pow10_exact[frac] : (double)mantissa;
+    return 1;
 }
 
-/* The Timestamp header in ms (eventlog.timestamp_ms), or -1 when missing, unreadable or
- * out of range; -2 on error. */
+/* eventlog.timestamp_ms: the Timestamp in ms, or -1 when missing, unreadable or out of
+ * range; -2 on error. */
 static long long
-timestamp_ms(PyObject *raw)
+timestamp_ms(PyObject *raw, int utf8, const char *data, range_t r)
 {
-    int found;
-    PyObject *value = header_value(raw, mark_ts, &found);
-    if (value == NULL) {
-        return -2;
-    }
-    if (!found || PyUnicode_GET_LENGTH(value) == 0) {
-        Py_DECREF(value);
+    if (r.start < 0 || r.end == r.start) {
         return -1;
     }
-    PyObject *number = PyFloat_FromString(value);
-    Py_DECREF(value);
-    if (number == NULL) {
-        if (PyErr_ExceptionMatches(PyExc_ValueError)) {
-            PyErr_Clear();
-            return -1;
+    double seconds;
+    if (!fast_float(data + r.start, r.end - r.start, &seconds)) {
+        PyObject *value = value_text(raw, utf8, data, r);
+        if (value == NULL) {
+            return -2;
         }
-        return -2;
+        PyObject *number = PyFloat_FromString(value); /* float(value), exactly */
+        Py_DECREF(value);
+        if (number == NULL) {
+            if (PyErr_ExceptionMatches(PyExc_ValueError)) {
+                PyErr_Clear();
+                return -1;
+            }
+            return -2;
+        }
+        seconds = PyFloat_AS_DOUBLE(number);
+        Py_DECREF(number);
     }
-    double seconds = PyFloat_AS_DOUBLE(number);
-    Py_DECREF(number);
     if (!(seconds >= 0.0 && seconds < MAX_TS_MS / 1000)) { /* parse_timestamp; also NaN */
         return -1;
     }
@@ -114,54 +317,38 @@ timestamp_ms(PyObject *raw)
     return (long long)ms;
 }
 
+/* A header's value, None when missing or empty (the "or None" of event_row). */
+static PyObject *
+value_or_none(PyObject *raw, int utf8, const char *data, range_t r)
+{
+    if (r.start < 0 || r.end == r.start) {
+        Py_RETURN_NONE;
+    }
+    return value_text(raw, utf8, data, r);
+}
+
 /* event_name(raw)[:64] */
 static PyObject *
-event_name(PyObject *raw)
+event_name(PyObject *raw, int utf8, const char *data, range_t r)
 {
-    Py_ssize_t size = PyUnicode_GET_LENGTH(raw);
-    int starts = (int)PyUnicode_Tailmatch(raw, event_prefix, 0, size, -1);
-    if (starts < 0) {
-        return NULL;
-    }
-    if (!starts) {
+    if (r.start < 0) {
         return PyUnicode_New(0, 0);
     }
-    Py_ssize_t end = PyUnicode_FindChar(raw, '\n', 7, size, 1);
-    if (end == -2) {
-        return NULL;
+    PyObject *name = value_text(raw, utf8, data, r);
+    if (name == NULL || PyUnicode_GET_LENGTH(name) <= 64) {
+        return name;
     }
-    if (end < 0) {
-        end = size;
-    }
-    if (end - 7 > 64) {
-        end = 7 + 64;
-    }
-    return PyUnicode_Substring(raw, 7, end);
+    PyObject *cut = PyUnicode_Substring(name, 0, 64);
+    Py_DECREF(name);
+    return cut;
 }
 
 /* log_key(frame, ts_ms): 6 bytes of ts_ms (0 when unknown) + BLAKE2b-80 of the frame. */
 static PyObject *
-log_key(PyObject *frame, long long ts_ms)
+log_key(const char *data, Py_ssize_t size, long long ts_ms)
 {
-    PyObject *args[3] = {NULL, frame, digest_size_10};
-    PyObject *hash = PyObject_Vectorcall(
-        blake2b_ctor, args + 1, 1 | PY_VECTORCALL_ARGUMENTS_OFFSET, digest_kwnames);
-    if (hash == NULL) {
-        return NULL;
-    }
-    PyObject *digest = PyObject_CallMethodNoArgs(hash, str_digest);
-    Py_DECREF(hash);
-    if (digest == NULL) {
-        return NULL;
-    }
-    if (!PyBytes_Check(digest) || PyBytes_GET_SIZE(digest) != 10) {
-        Py_DECREF(digest);
-        PyErr_SetString(PyExc_RuntimeError, "blake2b returned an unexpected digest");
-        return NULL;
-    }
     PyObject *key = PyBytes_FromStringAndSize(NULL, 16);
     if (key == NULL) {
-        Py_DECREF(digest);
         return NULL;
     }
     unsigned char *out = (unsigned char *)PyBytes_AS_STRING(key);
@@ -170,74 +357,58 @@ log_key(PyObject *frame, long long ts_ms)
         out[i] = (unsigned char)(prefix & 0xff);
         prefix >>= 8;
     }
-    memcpy(out + 6, PyBytes_AS_STRING(digest), 10);
-    Py_DECREF(digest);
+    blake2b_80((const unsigned char *)data, (size_t)size, out + 6);
     return key;
 }
 
 static PyObject *
 event_row(PyObject *pbx_id, const char *data, Py_ssize_t size, PyObject *received_ms)
 {
-    PyObject *frame = NULL, *raw = NULL, *row = NULL;
-    frame = PyBytes_FromStringAndSize(data, size);
-    if (frame == NULL) {
-        goto fail;
-    }
-    raw = decode_frame(data, size);
+    frame_fields f;
+    int utf8;
+    scan_fields(data, size, &f);
+    PyObject *raw = decode_frame(data, size, &utf8);
     if (raw == NULL) {
-        goto fail;
+        return NULL;
     }
-    long long ts = timestamp_ms(raw);
-    if (ts == -2) {
-        goto fail;
-    }
-    row = PyTuple_New(9);
+    long long ts = timestamp_ms(raw, utf8, data, f.ts);
+    PyObject *row = ts == -2 ? NULL : PyTuple_New(9);
     if (row == NULL) {
-        goto fail;
+        Py_DECREF(raw);
+        return NULL;
     }
-    Py_INCREF(pbx_id);
-    PyTuple_SET_ITEM(row, 0, pbx_id);
-    PyObject *item = log_key(frame, ts);
-    if (item == NULL) {
+    /* On a failure the tuple's dealloc releases what was set (it skips NULL slots). */
+    PyTuple_SET_ITEM(row, 8, raw); /* steals */
+    PyTuple_SET_ITEM(row, 0, Py_NewRef(pbx_id));
+    PyTuple_SET_ITEM(row, 4, Py_NewRef(received_ms));
+    PyObject *item;
+    if ((item = log_key(data, size, ts)) == NULL) {
         goto fail;
     }
     PyTuple_SET_ITEM(row, 1, item);
-    if ((item = event_name(raw)) == NULL) {
+    if ((item = event_name(raw, utf8, data, f.name)) == NULL) {
         goto fail;
     }
     PyTuple_SET_ITEM(row, 2, item);
-    if (ts < 0) {
-        item = Py_NewRef(Py_None);
-    }
-    else if ((item = PyLong_FromLongLong(ts)) == NULL) {
+    if ((item = ts < 0 ? Py_NewRef(Py_None) : PyLong_FromLongLong(ts)) == NULL) {
         goto fail;
     }
     PyTuple_SET_ITEM(row, 3, item);
-    PyTuple_SET_ITEM(row, 4, Py_NewRef(received_ms));
-    if ((item = header_or_none(raw, mark_uid)) == NULL) {
+    if ((item = value_or_none(raw, utf8, data, f.uid)) == NULL) {
         goto fail;
     }
     PyTuple_SET_ITEM(row, 5, item);
-    if ((item = header_or_none(raw, mark_lid)) == NULL) {
+    if ((item = value_or_none(raw, utf8, data, f.lid)) == NULL) {
         goto fail;
     }
     PyTuple_SET_ITEM(row, 6, item);
-    if ((item = header_or_none(raw, mark_queue)) == NULL) {
+    if ((item = value_or_none(raw, utf8, data, f.queue)) == NULL) {
         goto fail;
     }
     PyTuple_SET_ITEM(row, 7, item);
-    PyTuple_SET_ITEM(row, 8, raw); /* steals */
-    Py_DECREF(frame);
     return row;
 fail:
-    Py_XDECREF(frame);
-    if (row == NULL) {
-        Py_XDECREF(raw);
-    }
-    else if (PyTuple_GET_ITEM(row, 8) == NULL) {
-        Py_XDECREF(raw);
-    }
-    Py_XDECREF(row);
+    Py_DECREF(row);
     return NULL;
 }
 
@@ -264,16 +435,16 @@ span_rows(PyObject *Py_UNUSED(module), PyObject *const *args, Py_ssize_t nargs)
     }
     Py_ssize_t pos = 0;
     for (;;) {
-        const char *hit = memmem(data + pos, (size_t)(size - pos), "\n\n", 2);
-        Py_ssize_t end = hit == NULL ? size : (Py_ssize_t)(hit - data);
-        PyObject *row = event_row(pbx_id, data + pos, end - pos, received_ms);
+        Py_ssize_t end = find_blank(data, pos, size);
+        Py_ssize_t stop = end < 0 ? size : end;
+        PyObject *row = event_row(pbx_id, data + pos, stop - pos, received_ms);
         if (row == NULL || PyList_Append(rows, row) < 0) {
             Py_XDECREF(row);
             Py_DECREF(rows);
             return NULL;
         }
         Py_DECREF(row);
-        if (hit == NULL) {
+        if (end < 0) {
             break;
         }
         pos = end + 2;
@@ -378,11 +549,10 @@ split_frames(PyObject *Py_UNUSED(module), PyObject *const *args, Py_ssize_t narg
             stop = 1;
             break;
         }
-        const char *hit = memmem(data + pos, (size_t)(size - pos), "\n\n", 2);
-        if (hit == NULL) {
+        Py_ssize_t end = find_blank(data, pos, size);
+        if (end < 0) {
             break;
         }
-        Py_ssize_t end = (Py_ssize_t)(hit - data);
         int worth = names == NULL ? 1 : worth_decoding(data + pos, end - pos, names, variables);
         if (worth < 0) {
             goto fail;
@@ -501,26 +671,7 @@ static PyMethodDef methods[] = {
 static int
 exec_module(PyObject *Py_UNUSED(module))
 {
-    PyObject *hashlib = PyImport_ImportModule("hashlib");
-    if (hashlib == NULL) {
-        return -1;
-    }
-    blake2b_ctor = PyObject_GetAttrString(hashlib, "blake2b");
-    Py_DECREF(hashlib);
-    if (blake2b_ctor == NULL) {
-        return -1;
-    }
-    digest_kwnames = Py_BuildValue("(s)", "digest_size");
-    digest_size_10 = PyLong_FromLong(10);
-    str_digest = PyUnicode_InternFromString("digest");
-    mark_ts = PyUnicode_FromString("\nTimestamp: ");
-    mark_uid = PyUnicode_FromString("\nUniqueid: ");
-    mark_lid = PyUnicode_FromString("\nLinkedid: ");
-    mark_queue = PyUnicode_FromString("\nQueue: ");
-    event_prefix = PyUnicode_FromString("Event: ");
-    split_sep = PyUnicode_FromString(": ");
-    if (!digest_kwnames || !digest_size_10 || !str_digest || !mark_ts || !mark_uid ||
-        !mark_lid || !mark_queue || !event_prefix || !split_sep) {
+    if (split_sep == NULL && (split_sep = PyUnicode_FromString(": ")) == NULL) {
         return -1;
     }
     return 0;
