@@ -591,6 +591,68 @@ fail:
     return NULL;
 }
 
+/* A str from ASCII bytes (one byte per character: no decoding to do). */
+static PyObject *
+ascii_str(const char *data, Py_ssize_t size)
+{
+    PyObject *text = PyUnicode_New(size, 127);
+    if (text != NULL && size) {
+        memcpy(PyUnicode_1BYTE_DATA(text), data, (size_t)size);
+    }
+    return text;
+}
+
+/* split_headers on ASCII text, scanned as bytes. */
+static PyObject *
+split_ascii_headers(const char *data, Py_ssize_t size)
+{
+    PyObject *headers = PyDict_New();
+    if (headers == NULL) {
+        return NULL;
+    }
+    Py_ssize_t pos = 0, lines = 0;
+    for (;;) {
+        const char *nl = memchr(data + pos, '\n', (size_t)(size - pos));
+        Py_ssize_t eol = nl == NULL ? size : (Py_ssize_t)(nl - data);
+        lines++;
+        Py_ssize_t sep = -1;
+        for (Py_ssize_t at = pos; at + 1 < eol;) {
+            const char *colon = memchr(data + at, ':', (size_t)(eol - 1 - at));
+            if (colon == NULL) {
+                break;
+            }
+            at = (Py_ssize_t)(colon - data);
+            if (data[at + 1] == ' ') {
+                sep = at;
+                break;
+            }
+            at++;
+        }
+        if (sep < 0) {
+            Py_DECREF(headers);
+            Py_RETURN_NONE;
+        }
+        PyObject *key = ascii_str(data + pos, sep - pos);
+        PyObject *value = key == NULL ? NULL : ascii_str(data + sep + 2, eol - sep - 2);
+        int rc = value == NULL ? -1 : PyDict_SetItem(headers, key, value);
+        Py_XDECREF(key);
+        Py_XDECREF(value);
+        if (rc < 0) {
+            Py_DECREF(headers);
+            return NULL;
+        }
+        if (nl == NULL) {
+            break;
+        }
+        pos = eol + 1;
+    }
+    if (PyDict_GET_SIZE(headers) != lines) {
+        Py_DECREF(headers);
+        Py_RETURN_NONE;
+    }
+    return headers;
+}
+
 /*
  * split_headers(text) -> dict | None
  *
@@ -603,6 +665,10 @@ split_headers(PyObject *Py_UNUSED(module), PyObject *text)
     if (!PyUnicode_Check(text)) {
         PyErr_SetString(PyExc_TypeError, "split_headers(text: str)");
         return NULL;
+    }
+    if (PyUnicode_IS_ASCII(text)) {
+        return split_ascii_headers((const char *)PyUnicode_1BYTE_DATA(text),
+                                   PyUnicode_GET_LENGTH(text));
     }
     Py_ssize_t size = PyUnicode_GET_LENGTH(text);
     PyObject *headers = PyDict_New();

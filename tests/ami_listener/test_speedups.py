@@ -115,6 +115,7 @@ def test_timestamp_edges_never_overflow_a_column(value: str) -> None:
 @given(
     st.one_of(
         st.text(max_size=120),
+        st.text(alphabet="ab: \n:", max_size=60),  # ASCII: the C byte scan
         st.lists(st.tuples(text, text), max_size=6).map(
             lambda kv: "\n".join(f"{k}: {v}" for k, v in kv)
         ),
