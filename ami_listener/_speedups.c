@@ -8,7 +8,8 @@
  *
  *   span_rows(pbx_id, span, received_ms)    ami_listener.eventlog._py_span_rows
  *   split_frames(buf, pos, ...)             ami_listener.protocol.AmiParser (frame loop)
- *   split_headers(text)                      ami_listener.protocol._py_split_headers
+ *   split_headers(text)                      ami_listener.protocol.py_fast_headers
+ *   pick_headers(text, keys)                 ami_listener.protocol.py_pick_headers
  *
  * Everything is done with the CPython API's own string operations (find, decode, float
  * parsing), so the results are those of the Python code, character for character.
@@ -724,7 +725,100 @@ fail:
     return NULL;
 }
 
+/*
+ * pick_headers(text, keys) -> dict | None
+ *
+ * The first value of each of ``keys`` (a tuple of str) present in the message, without
+ * splitting the others: what {k: headers[k] for k in keys if k in headers} gives, for
+ * messages of plain "Key: value" lines. None (the caller splits the whole message) when
+ * the text is not ASCII or a line is not plain: empty, without ": ", starting with ": "
+ * or ending with a carriage return (the cases where protocol._split_slow reads lines its
+ * own way).
+ */
+static PyObject *
+pick_headers(PyObject *Py_UNUSED(module), PyObject *const *args, Py_ssize_t nargs)
+{
+    if (nargs != 2 || !PyUnicode_Check(args[0]) || !PyTuple_Check(args[1])) {
+        PyErr_SetString(PyExc_TypeError, "pick_headers(text: str, keys: tuple[str, ...])");
+        return NULL;
+    }
+    PyObject *text = args[0], *keys = args[1];
+    if (!PyUnicode_IS_ASCII(text)) {
+        Py_RETURN_NONE;
+    }
+    Py_ssize_t nkeys = PyTuple_GET_SIZE(keys);
+    for (Py_ssize_t k = 0; k < nkeys; k++) {
+        PyObject *key = PyTuple_GET_ITEM(keys, k);
+        if (!PyUnicode_Check(key) || !PyUnicode_IS_ASCII(key)) {
+            Py_RETURN_NONE; /* never with the event field names */
+        }
+    }
+    const char *data = (const char *)PyUnicode_1BYTE_DATA(text);
+    Py_ssize_t size = PyUnicode_GET_LENGTH(text);
+    PyObject *picked = PyDict_New();
+    if (picked == NULL) {
+        return NULL;
+    }
+    Py_ssize_t pos = 0;
+    for (;;) {
+        const char *nl = memchr(data + pos, '\n', (size_t)(size - pos));
+        Py_ssize_t eol = nl == NULL ? size : (Py_ssize_t)(nl - data);
+        if (eol == pos || data[eol - 1] == '\r') {
+            goto not_plain;
+        }
+        Py_ssize_t sep = -1;
+        for (Py_ssize_t at = pos; at + 1 < eol;) {
+            const char *colon = memchr(data + at, ':', (size_t)(eol - 1 - at));
+            if (colon == NULL) {
+                break;
+            }
+            at = (Py_ssize_t)(colon - data);
+            if (data[at + 1] == ' ') {
+                sep = at;
+                break;
+            }
+            at++;
+        }
+        if (sep <= pos) {
+            goto not_plain;
+        }
+        Py_ssize_t klen = sep - pos;
+        for (Py_ssize_t k = 0; k < nkeys; k++) {
+            PyObject *key = PyTuple_GET_ITEM(keys, k);
+            if (PyUnicode_GET_LENGTH(key) == klen &&
+                memcmp(PyUnicode_1BYTE_DATA(key), data + pos, (size_t)klen) == 0) {
+                int known = PyDict_Contains(picked, key);
+                if (known < 0) {
+                    goto fail;
+                }
+                if (!known) {
+                    PyObject *value = ascii_str(data + sep + 2, eol - sep - 2);
+                    int rc = value == NULL ? -1 : PyDict_SetItem(picked, key, value);
+                    Py_XDECREF(value);
+                    if (rc < 0) {
+                        goto fail;
+                    }
+                }
+                break;
+            }
+        }
+        if (nl == NULL) {
+            break;
+        }
+        pos = eol + 1;
+    }
+    return picked;
+not_plain:
+    Py_DECREF(picked);
+    Py_RETURN_NONE;
+fail:
+    Py_DECREF(picked);
+    return NULL;
+}
+
 static PyMethodDef methods[] = {
+    {"pick_headers", (PyCFunction)(void (*)(void))pick_headers, METH_FASTCALL,
+     "First values of some headers of a plain ASCII message, else None."},
     {"span_rows", (PyCFunction)(void (*)(void))span_rows, METH_FASTCALL,
      "Event-log rows of a span of frames (see ami_listener.eventlog)."},
     {"split_frames", (PyCFunction)(void (*)(void))split_frames, METH_FASTCALL,

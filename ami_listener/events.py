@@ -378,9 +378,11 @@ EVENT_TYPES: Final[dict[str, type[msgspec.Struct]]] = {
 
 _LINKEDID_PREFIX = "CHANNEL(linkedid)="
 _TRACKED_VARIABLES = frozenset({"QUEUESTATUS", "CC_SERVICE"})
-_LIGHT_KEYS: Final[dict[str, tuple[str, ...]]] = {
-    "VarSet": ("Timestamp", "Channel", "Uniqueid", "Linkedid", "CallerIDNum", "Variable", "Value"),
-    "Hangup": ("Timestamp", "Channel", "Uniqueid", "Linkedid", "CallerIDNum", "Cause"),
+# The AMI headers each event type reads (its fields' wire names): decoding picks these
+# out of the message without splitting the others.
+_FIELD_KEYS: Final[dict[str, tuple[str, ...]]] = {
+    name: tuple(field.encode_name for field in msgspec.structs.fields(cls))
+    for name, cls in EVENT_TYPES.items()
 }
 
 
@@ -428,13 +430,7 @@ def decode_event(msg: AmiMessage) -> AmiEvent:
     cls = EVENT_TYPES.get(name)
     if cls is None:
         return UnknownEvent(name=name, timestamp=_timestamp(msg))
-    # The busiest events are read through only the headers they use, without a split.
-    light = _LIGHT_KEYS.get(name)
-    source = (
-        {key: msg.get(key) for key in light}
-        if light is not None and not msg.parsed
-        else msg.headers
-    )
+    source = msg.headers if cls is UserEvent else msg.pick(_FIELD_KEYS[name])
     try:
         event = msgspec.convert(source, type=cls, strict=False)
     except msgspec.ValidationError as exc:

@@ -147,6 +147,17 @@ class AmiMessage:
         end = raw.find("\n", start)
         return raw[start:] if end < 0 else raw[start:end]
 
+    def pick(self, keys: tuple[str, ...]) -> dict[str, str]:
+        """The first value of each of ``keys`` that is present (what typed decoding
+        reads), without splitting the other headers when the message is plain."""
+        headers = self._headers
+        if headers is None:
+            picked = _pick_headers(self.raw, keys)
+            if picked is not None:
+                return picked
+            headers = self._parse()
+        return {key: headers[key] for key in keys if key in headers}
+
     def values(self, key: str) -> list[str]:
         """Every value of a possibly repeated key, in wire order."""
         lists = self.lists
@@ -257,9 +268,27 @@ def py_fast_headers(text: str) -> dict[str, str] | None:
     return fast if len(fast) == len(lines) else None
 
 
+def py_pick_headers(text: str, keys: tuple[str, ...]) -> dict[str, str] | None:
+    """First values of ``keys`` in a message of plain ``Key: value`` lines, or None when
+    a line is not plain (the reference implementation of ``_speedups.pick_headers``)."""
+    if not text.isascii() or not all(key.isascii() for key in keys):
+        return None
+    picked: dict[str, str] = {}
+    for line in text.split("\n"):
+        sep = line.find(": ")
+        if sep <= 0 or line.endswith("\r"):
+            return None
+        key = line[:sep]
+        if key in keys and key not in picked:
+            picked[key] = line[sep + 2 :]
+    return picked
+
+
 _fast_headers: Callable[[str], dict[str, str] | None] = py_fast_headers
+_pick_headers: Callable[[str, tuple[str, ...]], dict[str, str] | None] = py_pick_headers
 if speedups is not None:
     _fast_headers = speedups.split_headers
+    _pick_headers = speedups.pick_headers
 
 
 def _split_follows(

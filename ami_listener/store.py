@@ -54,6 +54,17 @@ def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:
     cur.close()
 
 
+WRITER_CACHE_KIB = 32768
+
+
+def _writer_pragmas(dbapi_conn: Any, _record: Any) -> None:
+    # The one connection that writes the log: a page cache that holds the right edge of
+    # its indexes and the pages a checkpoint copies (SQLite's default is 2 MiB).
+    cur = dbapi_conn.cursor()
+    cur.execute(f"PRAGMA cache_size=-{WRITER_CACHE_KIB}")
+    cur.close()
+
+
 async def create_schema(engine: AsyncEngine) -> None:
     """Create the ingest tables if missing (tests; production runs Alembic)."""
     async with engine.begin() as conn:
@@ -341,6 +352,7 @@ class BatchWriter:
         if engine.dialect.name == "sqlite" and engine.url.database not in (None, "", ":memory:"):
             self._sync = sa.create_engine(engine.url.set(drivername="sqlite"))
             sa_event.listen(self._sync, "connect", _sqlite_pragmas)
+            sa_event.listen(self._sync, "connect", _writer_pragmas)
 
     @property
     def blocking_ok(self) -> bool:

@@ -9,8 +9,9 @@ from __future__ import annotations
 import functools
 import logging
 import sys
+import threading
 from collections.abc import Callable, MutableMapping
-from typing import Any
+from typing import Any, TextIO
 
 import msgspec
 import structlog
@@ -59,8 +60,33 @@ def logging_setup() -> Callable[[], None]:
     )
 
 
+class _LineWriter:
+    """structlog's output for our loggers: one rendered line per call, written and flushed
+    to ``stream`` (None: whatever ``sys.stderr`` is at that moment). A write that fails (a
+    closed or broken stream) drops the line: logging never breaks the code that logs."""
+
+    def __init__(self, stream: TextIO | None) -> None:
+        self._stream = stream
+        self._lock = threading.Lock()
+
+    def msg(self, message: str) -> None:
+        stream = sys.stderr if self._stream is None else self._stream
+        try:
+            with self._lock:
+                stream.write(message + "\n")
+                stream.flush()
+        except (OSError, ValueError):
+            pass
+
+    debug = info = warning = warn = error = err = critical = fatal = exception = log = msg
+
+
 def configure_logging(
-    *, debug: bool = False, json: bool | None = None, quiet: bool = False
+    *,
+    debug: bool = False,
+    json: bool | None = None,
+    quiet: bool = False,
+    stream: TextIO | None = None,
 ) -> None:
     """Configure structlog and route stdlib loggers through it. Safe to call twice.
 
@@ -75,6 +101,7 @@ def configure_logging(
         _mask_callers,
     ]
     level = logging.DEBUG if debug else logging.WARNING if quiet else logging.INFO
+    writer = _LineWriter(stream)
     renderer: Any = (
         structlog.processors.JSONRenderer(serializer=_json_dumps)
         if use_json
@@ -89,7 +116,7 @@ def configure_logging(
             *([structlog.processors.format_exc_info] if use_json else []),
             renderer,
         ],
-        logger_factory=structlog.WriteLoggerFactory(file=sys.stderr),
+        logger_factory=lambda *_args: writer,
         wrapper_class=structlog.make_filtering_bound_logger(level),
         cache_logger_on_first_use=False,  # reconfiguring (tests, demo) reaches every logger
     )
@@ -98,7 +125,7 @@ def configure_logging(
         foreign_pre_chain=shared,
         processors=[structlog.stdlib.ProcessorFormatter.remove_processors_meta, renderer],
     )
-    handler = logging.StreamHandler(sys.stderr)
+    handler = logging.StreamHandler(sys.stderr if stream is None else stream)
     handler.setFormatter(formatter)
     root = logging.getLogger()
     root.handlers[:] = [handler]

@@ -125,6 +125,28 @@ def test_split_headers_equal(message: str) -> None:
     assert speedups.split_headers(message) == protocol.py_fast_headers(message)
 
 
+PICK_KEYS = ("Event", "Queue", "Uniqueid", "a", "b", "Timestamp")
+
+
+@settings(max_examples=400, deadline=None)
+@given(
+    st.one_of(
+        st.text(alphabet="ab: \n:\rQ", max_size=60),
+        st.lists(st.tuples(st.sampled_from([*PICK_KEYS, "X", "", "é"]), text), max_size=8).map(
+            lambda kv: "\n".join(f"{k}: {v}" for k, v in kv)
+        ),
+    )
+)
+def test_pick_headers_equal_and_agree_with_the_full_split(message: str) -> None:
+    picked = speedups.pick_headers(message, PICK_KEYS)
+    assert picked == protocol.py_pick_headers(message, PICK_KEYS)
+    full = AmiMessage(raw=message).headers  # whatever pick leaves to the full split
+    expected = {key: full[key] for key in PICK_KEYS if key in full}
+    assert AmiMessage(raw=message).pick(PICK_KEYS) == expected
+    if picked is not None:
+        assert picked == expected
+
+
 def _items(parser: AmiParser, chunks: list[bytes]) -> list[Any]:
     out: list[Any] = []
     for chunk in chunks:

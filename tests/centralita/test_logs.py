@@ -6,7 +6,6 @@ from __future__ import annotations
 import io
 import json
 import logging
-import sys
 from collections.abc import Iterator
 
 import pytest
@@ -26,14 +25,7 @@ def stream() -> Iterator[io.StringIO]:
 
 
 def configure_logging(out: io.StringIO, **kwargs: bool) -> None:
-    """Configure with ``out`` as stderr (set here, in the test's call phase: pytest swaps
-    sys.stderr between phases)."""
-    saved = sys.stderr
-    sys.stderr = out
-    try:
-        configure(**kwargs)
-    finally:
-        sys.stderr = saved
+    configure(stream=out, **kwargs)
 
 
 def lines(out: io.StringIO) -> list[dict[str, object]]:
@@ -89,6 +81,12 @@ def test_unencodable_values_are_logged_as_repr(stream: io.StringIO) -> None:
 
     structlog.get_logger().info("odd", value=Thing())
     assert lines(stream)[0]["value"] == "<thing>"
+
+
+def test_a_closed_stream_never_breaks_the_caller(stream: io.StringIO) -> None:
+    configure_logging(stream, json=True)
+    stream.close()
+    structlog.get_logger().info("after_close")  # dropped, no exception
 
 
 def test_console_renderer_on_a_terminal(stream: io.StringIO) -> None:
