@@ -16,6 +16,7 @@ import threading
 import time
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
+from itertools import chain
 from typing import Any
 
 import msgspec
@@ -255,8 +256,7 @@ def insert_events(conn: sa.Connection, rows: Sequence[EventRow]) -> None:
         # so the writer thread does not queue for the GIL behind the reading thread.
         for start in range(0, len(rows), _SQLITE_CHUNK):
             chunk = rows[start : start + _SQLITE_CHUNK]
-            params = [value for row in chunk for value in row]
-            conn.exec_driver_sql(_sqlite_multi(len(chunk)), tuple(params))
+            conn.exec_driver_sql(_sqlite_multi(len(chunk)), tuple(chain.from_iterable(chunk)))
     elif conn.dialect.name == "postgresql":
         conn.exec_driver_sql(_PG_INSERT, list(rows))
     else:
@@ -277,21 +277,32 @@ def upsert_calls(conn: sa.Connection, records: Iterable[CallRecord]) -> int:
     if not call_list:
         return 0
     # Replace: delete then insert, in the caller's transaction (portable and idempotent).
+    dialect = conn.dialect.name
     for pbx_id in {k[0] for k in keys}:
         ids = [k[1] for k in keys if k[0] == pbx_id]
         for start in range(0, len(ids), 500):
             chunk = ids[start : start + 500]
-            conn.execute(
-                sa.delete(queue_entries).where(
-                    queue_entries.c.pbx_id == pbx_id, queue_entries.c.uniqueid.in_(chunk)
-                )
-            )
-            conn.execute(
-                sa.delete(calls).where(calls.c.pbx_id == pbx_id, calls.c.uniqueid.in_(chunk))
-            )
+            for table in (queue_entries, calls):
+                if dialect == "sqlite":  # the driver directly: built once per chunk size
+                    conn.exec_driver_sql(
+                        _sqlite_delete_sql(table.name, len(chunk)), (pbx_id, *chunk)
+                    )
+                else:
+                    conn.execute(
+                        sa.delete(table).where(
+                            table.c.pbx_id == pbx_id, table.c.uniqueid.in_(chunk)
+                        )
+                    )
     _insert_rows(conn, calls, call_list)
     _insert_rows(conn, queue_entries, entry_list)
     return len(call_list)
+
+
+@functools.lru_cache(maxsize=64)
+def _sqlite_delete_sql(table: str, n: int) -> str:
+    # Table names come from our own schema, never from input.
+    marks = ", ".join("?" * n)
+    return f"DELETE FROM {table} WHERE pbx_id = ? AND uniqueid IN ({marks})"  # noqa: S608
 
 
 @functools.lru_cache(maxsize=16)

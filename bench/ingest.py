@@ -147,6 +147,7 @@ async def bench_end_to_end(
     await service.client.logged_in.wait()
     cpu_parent = time.process_time()
     cpu_child = _cpu_of(service)
+    cpu_peer = _cpu_of_pid(proc.pid)
     start = time.perf_counter()
     tracked_at = 0.0
     stored_then = 0
@@ -165,9 +166,11 @@ async def bench_end_to_end(
     elapsed = time.perf_counter() - start
     cpu_parent = time.process_time() - cpu_parent
     cpu_child = _cpu_of(service) - cpu_child
+    cpu_peer = _cpu_of_pid(proc.pid) - cpu_peer
     print(
         f"CPU per event: reading process {cpu_parent / n_events * 1e6:.1f} µs,"
-        f" event-log writer process {cpu_child / n_events * 1e6:.1f} µs"
+        f" event-log writer process {cpu_child / n_events * 1e6:.1f} µs,"
+        f" AMI peer {cpu_peer / n_events * 1e6:.1f} µs"
     )
     calls = service.writer_stats.calls_written
     task.cancel()
@@ -180,8 +183,13 @@ async def bench_end_to_end(
 
 
 def _cpu_of(service: ListenerService) -> float:
-    """CPU seconds (user + system, all threads) used so far by the event-log writer process."""
+    """CPU seconds used so far by the event-log writer process (0 without one)."""
     pid = service.log_process.pid if service.log_process is not None else None
+    return 0.0 if pid is None else _cpu_of_pid(pid)
+
+
+def _cpu_of_pid(pid: int | None) -> float:
+    """CPU seconds (user + system, all threads) used so far by a process."""
     if pid is None:
         return 0.0
     try:
