@@ -10,6 +10,7 @@
  *   split_frames(buf, pos, ...)             ami_listener.protocol.AmiParser (frame loop)
  *   split_headers(text)                      ami_listener.protocol.py_fast_headers
  *   pick_headers(text, keys)                 ami_listener.protocol.py_pick_headers
+ *   sqlite_params(rows)                      ami_listener.store.py_sqlite_params
  *
  * Everything is done with the CPython API's own string operations (find, decode, float
  * parsing), so the results are those of the Python code, character for character.
@@ -453,6 +454,60 @@ span_rows(PyObject *Py_UNUSED(module), PyObject *const *args, Py_ssize_t nargs)
     return rows;
 }
 
+/*
+ * sqlite_params(rows) -> tuple
+ *
+ * The parameters of a multi-row INSERT of log rows for Python's sqlite3 module, flat, in
+ * the types it binds without looking for an adapter (a registry lookup and two attribute
+ * lookups per bytes or None value): the digest as a bytearray, a missing ts_ms as -1 and
+ * a missing uniqueid, linkedid or queue as "" (the statement turns both back into NULL
+ * with NULLIF; the row builder never produces those values).
+ */
+static PyObject *
+sqlite_params(PyObject *Py_UNUSED(module), PyObject *rows)
+{
+    if (!PyList_Check(rows)) {
+        PyErr_SetString(PyExc_TypeError, "sqlite_params(rows: list[EventRow])");
+        return NULL;
+    }
+    Py_ssize_t n = PyList_GET_SIZE(rows);
+    PyObject *out = PyTuple_New(n * 9);
+    if (out == NULL) {
+        return NULL;
+    }
+    for (Py_ssize_t i = 0; i < n; i++) {
+        PyObject *row = PyList_GET_ITEM(rows, i);
+        if (!PyTuple_Check(row) || PyTuple_GET_SIZE(row) != 9) {
+            PyErr_SetString(PyExc_TypeError, "an event row is a tuple of 9 values");
+            Py_DECREF(out);
+            return NULL;
+        }
+        for (int j = 0; j < 9; j++) {
+            PyObject *value = PyTuple_GET_ITEM(row, j);
+            PyObject *param;
+            if (j == 1 && PyBytes_Check(value)) {
+                param = PyByteArray_FromStringAndSize(PyBytes_AS_STRING(value),
+                                                      PyBytes_GET_SIZE(value));
+                if (param == NULL) {
+                    Py_DECREF(out);
+                    return NULL;
+                }
+            }
+            else if (value == Py_None && j == 3) {
+                param = PyLong_FromLong(-1);
+            }
+            else if (value == Py_None && j >= 5 && j <= 7) {
+                param = PyUnicode_New(0, 0);
+            }
+            else {
+                param = Py_NewRef(value);
+            }
+            PyTuple_SET_ITEM(out, i * 9 + j, param);
+        }
+    }
+    return out;
+}
+
 /* ---------------------------------------------------------------- framing (reader) */
 
 /* Is this event frame worth decoding (events.EventNameFilter.__call__)? 1/0, -1 error. */
@@ -817,6 +872,8 @@ fail:
 }
 
 static PyMethodDef methods[] = {
+    {"sqlite_params", (PyCFunction)sqlite_params, METH_O,
+     "Flat sqlite3 parameters of log rows (bytearray digest, -1 and '' for NULL)."},
     {"pick_headers", (PyCFunction)(void (*)(void))pick_headers, METH_FASTCALL,
      "First values of some headers of a plain ASCII message, else None."},
     {"span_rows", (PyCFunction)(void (*)(void))span_rows, METH_FASTCALL,

@@ -14,9 +14,8 @@ import os
 import sqlite3
 import threading
 import time
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
-from itertools import chain
 from typing import Any
 
 import msgspec
@@ -26,6 +25,7 @@ from sqlalchemy import event as sa_event
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 
 from ami_listener.eventlog import EventRow
+from ami_listener.protocol import speedups
 from ami_listener.records import CallRecord, ms
 from ami_listener.schema import ami_events, calls, ivr_calls, metadata, queue_entries
 from ami_listener.tracker import IvrHangup
@@ -168,12 +168,42 @@ _SQLITE_INSERT = (
 _SQLITE_CHUNK = 500  # 9 parameters a row: well under SQLite's 32,766 variables
 
 
+# NULLIF: missing values travel as -1 and "" (py_sqlite_params), types that Python's
+# sqlite3 binds without an adapter lookup.
+_SQLITE_ROW = "(?, ?, ?, NULLIF(?, -1), ?, NULLIF(?, ''), NULLIF(?, ''), NULLIF(?, ''), ?)"
+
+
 @functools.lru_cache(maxsize=8)
 def _sqlite_multi(n: int) -> str:
-    """INSERT OR IGNORE of ``n`` rows in one statement."""
+    """INSERT OR IGNORE of ``n`` rows in one statement (parameters: py_sqlite_params)."""
     return _SQLITE_INSERT.replace(
-        " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)", " VALUES " + ", ".join(["(?,?,?,?,?,?,?,?,?)"] * n)
+        " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)", " VALUES " + ", ".join([_SQLITE_ROW] * n)
     )
+
+
+def py_sqlite_params(rows: list[EventRow]) -> tuple[Any, ...]:
+    """Flat parameters of :func:`_sqlite_multi` for log rows (the reference implementation
+    of ``_speedups.sqlite_params``): bytes and None make Python's sqlite3 look for an
+    adapter, so the digest goes as a bytearray and a missing value as -1 or ""."""
+    out: list[Any] = []
+    for pbx_id, digest, event, ts_ms, received_ms, uniqueid, linkedid, queue, raw in rows:
+        out += (
+            pbx_id,
+            bytearray(digest),
+            event,
+            -1 if ts_ms is None else ts_ms,
+            received_ms,
+            "" if uniqueid is None else uniqueid,
+            "" if linkedid is None else linkedid,
+            "" if queue is None else queue,
+            raw,
+        )
+    return tuple(out)
+
+
+_sqlite_params: Callable[[list[EventRow]], tuple[Any, ...]] = py_sqlite_params
+if speedups is not None:
+    _sqlite_params = speedups.sqlite_params
 
 
 _PG_INSERT = (
@@ -255,8 +285,8 @@ def insert_events(conn: sa.Connection, rows: Sequence[EventRow]) -> None:
         # Multi-row statements: one sqlite3 step (one GIL release) per chunk, not per row,
         # so the writer thread does not queue for the GIL behind the reading thread.
         for start in range(0, len(rows), _SQLITE_CHUNK):
-            chunk = rows[start : start + _SQLITE_CHUNK]
-            conn.exec_driver_sql(_sqlite_multi(len(chunk)), tuple(chain.from_iterable(chunk)))
+            chunk = list(rows[start : start + _SQLITE_CHUNK])
+            conn.exec_driver_sql(_sqlite_multi(len(chunk)), _sqlite_params(chunk))
     elif conn.dialect.name == "postgresql":
         conn.exec_driver_sql(_PG_INSERT, list(rows))
     else:

@@ -291,3 +291,32 @@ def test_log_key_digest_at_block_boundaries(size: int) -> None:
     if row is None:  # an empty span has no row: hash an empty frame inside a longer span
         row = speedups.span_rows("p", b"\n\nx", 0)[0]
     assert row[1][6:] == hashlib.blake2b(frame, digest_size=10).digest()
+
+
+@pytest.mark.parametrize("capture", CAPTURES[:4], ids=lambda p: p.name)
+def test_sqlite_params_equal_and_round_trip_to_the_same_rows(capture: Any) -> None:
+    import sqlite3
+
+    from ami_listener import store
+
+    data = capture.read_bytes().replace(b"\r\n", b"\n")
+    frames_ = [f for f in data.split(b"\n\n") if f.strip(b"\n")][:400]
+    rows = eventlog.py_span_rows("p", eventlog.join_frames(frames_), 5)
+    rows.append(("p", b"\x00" * 16, "", None, 5, None, None, None, ""))  # every NULL
+    params = speedups.sqlite_params(rows)
+    assert params == store.py_sqlite_params(rows)
+    assert {type(v) for v in params} <= {str, int, bytearray}  # no adapter lookups
+    conn = sqlite3.connect(":memory:")
+    conn.execute(
+        "CREATE TABLE ami_events (id INTEGER PRIMARY KEY, pbx_id, digest, event, ts_ms,"
+        " received_ms, uniqueid, linkedid, queue, raw, UNIQUE (pbx_id, digest))"
+    )
+    for start in range(0, len(rows), 100):
+        chunk = rows[start : start + 100]
+        conn.execute(store._sqlite_multi(len(chunk)), speedups.sqlite_params(chunk))
+    stored = conn.execute(
+        "SELECT pbx_id, digest, event, ts_ms, received_ms, uniqueid, linkedid, queue, raw"
+        " FROM ami_events ORDER BY id"
+    ).fetchall()
+    unique = list({row[1]: row for row in rows}.values())  # OR IGNORE drops repeats
+    assert stored == unique
