@@ -17,23 +17,46 @@ def wait_for(predicate: Callable[[], bool], timeout_s: float = 20.0) -> None:
         time.sleep(0.02)
 
 
-def test_checkpointer_copies_the_log_into_the_database(tmp_path: Path) -> None:
-    path = tmp_path / "c.db"
+def _table(path: Path) -> sqlite3.Connection:
     conn = sqlite3.connect(path, isolation_level=None)
     conn.execute("PRAGMA journal_mode=WAL")
     conn.execute("PRAGMA wal_autocheckpoint=0")  # only the thread checkpoints
     conn.execute("CREATE TABLE t (x BLOB)")
+    return conn
+
+
+def test_checkpoint_when_the_writer_goes_idle(tmp_path: Path) -> None:
+    path = tmp_path / "c.db"
+    conn = _table(path)
     before = path.stat().st_size
-    checkpointer = Checkpointer(str(path), wal_bytes=64 << 10)
+    checkpointer = Checkpointer(str(path), wal_bytes=64 << 10, max_wal_bytes=1 << 30, idle_s=0.2)
     try:
         for _ in range(60):
             conn.execute("INSERT INTO t VALUES (randomblob(10000))")
             checkpointer.committed()
-        wait_for(lambda: checkpointer.checkpoints >= 1)
+        wait_for(lambda: checkpointer.checkpoints >= 1)  # once the commits stop
     finally:
         checkpointer.close()
     wait_for(lambda: path.stat().st_size > before + 500_000)
     assert conn.execute("SELECT count(*) FROM t").fetchone() == (60,)
+    conn.close()
+
+
+def test_checkpoint_during_a_burst_past_the_cap(tmp_path: Path) -> None:
+    path = tmp_path / "c.db"
+    conn = _table(path)
+    # idle_s far longer than the test: only the cap can trigger it while commits go on
+    checkpointer = Checkpointer(str(path), wal_bytes=1 << 30, max_wal_bytes=256 << 10, idle_s=60)
+    try:
+        for _ in range(2000):
+            conn.execute("INSERT INTO t VALUES (randomblob(10000))")
+            checkpointer.committed()
+            if checkpointer.checkpoints:
+                break
+            time.sleep(0.005)
+        assert checkpointer.checkpoints >= 1
+    finally:
+        checkpointer.close()
     conn.close()
 
 
