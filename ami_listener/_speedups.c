@@ -11,6 +11,7 @@
  *   split_headers(text)                      ami_listener.protocol.py_fast_headers
  *   pick_headers(text, keys)                 ami_listener.protocol.py_pick_headers
  *   sqlite_params(rows)                      ami_listener.store.py_sqlite_params
+ *   append_normalized(buf, data)             buf += data.replace(b"\r\n", b"\n")
  *
  * Everything is done with the CPython API's own string operations (find, decode, float
  * parsing), so the results are those of the Python code, character for character.
@@ -510,6 +511,50 @@ sqlite_params(PyObject *Py_UNUSED(module), PyObject *rows)
 
 /* ---------------------------------------------------------------- framing (reader) */
 
+/*
+ * append_normalized(buf, data) -> None
+ *
+ * buf += data.replace(b"\r\n", b"\n"), in one pass and without the intermediate bytes.
+ */
+static PyObject *
+append_normalized(PyObject *Py_UNUSED(module), PyObject *const *args, Py_ssize_t nargs)
+{
+    if (nargs != 2 || !PyByteArray_Check(args[0]) || !PyBytes_Check(args[1])) {
+        PyErr_SetString(PyExc_TypeError, "append_normalized(buf: bytearray, data: bytes)");
+        return NULL;
+    }
+    PyObject *buf = args[0];
+    const char *src = PyBytes_AS_STRING(args[1]);
+    Py_ssize_t size = PyBytes_GET_SIZE(args[1]);
+    Py_ssize_t start = PyByteArray_GET_SIZE(buf);
+    if (PyByteArray_Resize(buf, start + size) < 0) {
+        return NULL;
+    }
+    char *out = PyByteArray_AS_STRING(buf) + start;
+    Py_ssize_t pos = 0, written = 0;
+    while (pos < size) {
+        const char *cr = memchr(src + pos, '\r', (size_t)(size - pos));
+        Py_ssize_t end = cr == NULL ? size : (Py_ssize_t)(cr - src);
+        memcpy(out + written, src + pos, (size_t)(end - pos));
+        written += end - pos;
+        if (cr == NULL) {
+            break;
+        }
+        if (end + 1 < size && src[end + 1] == '\n') {
+            out[written++] = '\n';
+            pos = end + 2;
+        }
+        else {
+            out[written++] = '\r';
+            pos = end + 1;
+        }
+    }
+    if (PyByteArray_Resize(buf, start + written) < 0) {
+        return NULL;
+    }
+    Py_RETURN_NONE;
+}
+
 /* Is this event frame worth decoding (events.EventNameFilter.__call__)? 1/0, -1 error. */
 static int
 worth_decoding(const char *data, Py_ssize_t size, PyObject *names, PyObject *variables)
@@ -786,9 +831,9 @@ fail:
  * The first value of each of ``keys`` (a tuple of str) present in the message, without
  * splitting the others: what {k: headers[k] for k in keys if k in headers} gives, for
  * messages of plain "Key: value" lines. None (the caller splits the whole message) when
- * the text is not ASCII or a line is not plain: empty, without ": ", starting with ": "
- * or ending with a carriage return (the cases where protocol._split_slow reads lines its
- * own way).
+ * a line is not plain: empty, without ": ", starting with ": " or ending with a carriage
+ * return (the cases where protocol._split_slow reads lines its own way), or when the
+ * text cannot be UTF-8 (lone surrogates).
  */
 static PyObject *
 pick_headers(PyObject *Py_UNUSED(module), PyObject *const *args, Py_ssize_t nargs)
@@ -798,8 +843,24 @@ pick_headers(PyObject *Py_UNUSED(module), PyObject *const *args, Py_ssize_t narg
         return NULL;
     }
     PyObject *text = args[0], *keys = args[1];
-    if (!PyUnicode_IS_ASCII(text)) {
-        Py_RETURN_NONE;
+    int ascii = PyUnicode_IS_ASCII(text);
+    const char *data;
+    Py_ssize_t size;
+    if (ascii) {
+        data = (const char *)PyUnicode_1BYTE_DATA(text);
+        size = PyUnicode_GET_LENGTH(text);
+    }
+    else {
+        /* Scanned as UTF-8 (cached in the str): the markers are ASCII, so lines and
+         * separators fall where they do in the text. */
+        data = PyUnicode_AsUTF8AndSize(text, &size);
+        if (data == NULL) {
+            if (!PyErr_ExceptionMatches(PyExc_UnicodeEncodeError)) {
+                return NULL;
+            }
+            PyErr_Clear(); /* lone surrogates: not from a decoded frame */
+            Py_RETURN_NONE;
+        }
     }
     Py_ssize_t nkeys = PyTuple_GET_SIZE(keys);
     for (Py_ssize_t k = 0; k < nkeys; k++) {
@@ -808,8 +869,6 @@ pick_headers(PyObject *Py_UNUSED(module), PyObject *const *args, Py_ssize_t narg
             Py_RETURN_NONE; /* never with the event field names */
         }
     }
-    const char *data = (const char *)PyUnicode_1BYTE_DATA(text);
-    Py_ssize_t size = PyUnicode_GET_LENGTH(text);
     PyObject *picked = PyDict_New();
     if (picked == NULL) {
         return NULL;
@@ -847,7 +906,9 @@ pick_headers(PyObject *Py_UNUSED(module), PyObject *const *args, Py_ssize_t narg
                     goto fail;
                 }
                 if (!known) {
-                    PyObject *value = ascii_str(data + sep + 2, eol - sep - 2);
+                    PyObject *value =
+                        ascii ? ascii_str(data + sep + 2, eol - sep - 2)
+                              : PyUnicode_DecodeUTF8(data + sep + 2, eol - sep - 2, NULL);
                     int rc = value == NULL ? -1 : PyDict_SetItem(picked, key, value);
                     Py_XDECREF(value);
                     if (rc < 0) {
@@ -872,6 +933,8 @@ fail:
 }
 
 static PyMethodDef methods[] = {
+    {"append_normalized", (PyCFunction)(void (*)(void))append_normalized, METH_FASTCALL,
+     "buf += data.replace(b'\\r\\n', b'\\n'), in one pass."},
     {"sqlite_params", (PyCFunction)sqlite_params, METH_O,
      "Flat sqlite3 parameters of log rows (bytearray digest, -1 and '' for NULL)."},
     {"pick_headers", (PyCFunction)(void (*)(void))pick_headers, METH_FASTCALL,

@@ -271,8 +271,13 @@ def py_fast_headers(text: str) -> dict[str, str] | None:
 def py_pick_headers(text: str, keys: tuple[str, ...]) -> dict[str, str] | None:
     """First values of ``keys`` in a message of plain ``Key: value`` lines, or None when
     a line is not plain (the reference implementation of ``_speedups.pick_headers``)."""
-    if not text.isascii() or not all(key.isascii() for key in keys):
+    if not all(key.isascii() for key in keys):
         return None
+    if not text.isascii():
+        try:
+            text.encode("utf-8")
+        except UnicodeEncodeError:  # lone surrogates: never from a decoded frame
+            return None
     picked: dict[str, str] = {}
     for line in text.split("\n"):
         sep = line.find(": ")
@@ -438,7 +443,10 @@ class AmiParser:
             data = data[:-1]
             self._held_cr = True
         buf = self._buf
-        buf += data.replace(b"\r\n", b"\n")
+        if speedups is not None:
+            speedups.append_normalized(buf, data)
+        else:
+            buf += data.replace(b"\r\n", b"\n")
         pos = 0
         if self._expect_banner:
             if len(buf) < len(BANNER_PREFIX) and BANNER_PREFIX.startswith(bytes(buf)):

@@ -147,6 +147,15 @@ def test_pick_headers_equal_and_agree_with_the_full_split(message: str) -> None:
         assert picked == expected
 
 
+@settings(max_examples=400, deadline=None)
+@given(st.binary(max_size=40), st.lists(st.sampled_from([b"\r", b"\n", b"\r\n", b"a", b"\r\r\n"])))
+def test_append_normalized_equals_replace(prefix: bytes, parts: list[bytes]) -> None:
+    data = b"".join(parts)
+    buf = bytearray(prefix)
+    speedups.append_normalized(buf, data)
+    assert bytes(buf) == prefix + data.replace(b"\r\n", b"\n")
+
+
 def _items(parser: AmiParser, chunks: list[bytes]) -> list[Any]:
     out: list[Any] = []
     for chunk in chunks:
