@@ -40,7 +40,7 @@ from typing import Any
 import msgspec
 import structlog
 
-from ami_listener.eventlog import EventRow, join_frames, span_rows
+from ami_listener.eventlog import epoch_ms, join_frames, span_size
 from ami_listener.records import CallRecord
 from ami_listener.store import Batch, BatchWriter, WriteRetry, make_engine
 from ami_listener.tracker import IvrHangup
@@ -104,7 +104,8 @@ class _Child:
     def __init__(self, sock: socket.socket, config: LogWriterConfig) -> None:
         self.sock = sock
         self.config = config
-        self.spans: deque[tuple[int, list[EventRow], _Records | None]] = deque()
+        # (seq, spans of event frames with their receipt ms, how many frames, records)
+        self.spans: deque[tuple[int, list[tuple[bytes, int]], int, _Records | None]] = deque()
         self.rows = 0
         self.closing = False
         self.wake = asyncio.Event()
@@ -124,7 +125,6 @@ class _Child:
             self.out.close()
 
     async def _read(self, reader: asyncio.StreamReader) -> None:
-        pbx_id = self.config.pbx_id
         batch = self.config.batch_events
         try:
             while True:
@@ -132,12 +132,14 @@ class _Child:
                 kind, seq, received_at, size = _DATA.unpack(head)
                 payload = await reader.readexactly(size) if size else b""
                 if kind == _RECORDS:
-                    self.spans.append((seq, [], _records_decoder.decode(payload)))
+                    self.spans.append((seq, [], 0, _records_decoder.decode(payload)))
                     self.wake.set()
                     continue
-                rows = span_rows(pbx_id, payload, received_at)
-                self.spans.append((seq, rows, None))
-                self.rows += len(rows)
+                # Kept as bytes: the rows are made where they are written (in C straight
+                # into a SQLite file, see BatchWriter.write_blocking).
+                n = span_size(payload)
+                self.spans.append((seq, [(payload, epoch_ms(received_at))], n, None))
+                self.rows += n
                 if self.rows >= batch:
                     self.wake.set()
                     # readexactly() does not yield while data is buffered: let the writer in.
@@ -161,37 +163,37 @@ class _Child:
         with contextlib.suppress(ConnectionError, RuntimeError):
             self.out.write(_STATUS.pack(acked, written, calls, dropped, failures, int(failing)))
 
-    def _take(self) -> tuple[int, Batch, int]:
-        """Whole spans and records, oldest first, up to about ``batch_events`` rows."""
-        batch = Batch([])
-        rows = batch.events
+    def _take(self) -> tuple[int, Batch, int, int]:
+        """Whole spans and records, oldest first, up to about ``batch_events`` rows:
+        (last seq, batch, messages taken, rows)."""
+        batch = Batch([], pbx_id=self.config.pbx_id)
+        rows = 0
         last = -1
         taken = 0
-        while self.spans and (
-            not rows or len(rows) + len(self.spans[0][1]) <= self.config.batch_events
-        ):
-            seq, span, records = self.spans.popleft()
-            rows.extend(span)
+        while self.spans and (not rows or rows + self.spans[0][2] <= self.config.batch_events):
+            seq, spans, n, records = self.spans.popleft()
+            batch.spans.extend(spans)
+            rows += n
             if records is not None:
                 batch.calls.extend(records[0])
                 batch.ivr_hangups.extend(records[1])
             last = seq
             taken += 1
-        self.rows -= len(rows)
-        return last, batch, taken
+        self.rows -= rows
+        return last, batch, taken, rows
 
     def _trim(self) -> None:
         """Database down too long: drop the oldest rows beyond the limit (counted)."""
         dropped = 0
         last = -1
-        kept: list[tuple[int, list[EventRow], _Records | None]] = []
+        kept: list[tuple[int, list[tuple[bytes, int]], int, _Records | None]] = []
         while self.spans and self.rows > self.config.max_buffered_events:
-            seq, span, records = self.spans.popleft()
-            self.rows -= len(span)
-            dropped += len(span)
+            seq, _spans, n, records = self.spans.popleft()
+            self.rows -= n
+            dropped += n
             last = seq
             if records is not None:  # finished calls are never dropped
-                kept.append((seq, [], records))
+                kept.append((seq, [], 0, records))
         self.spans.extendleft(reversed(kept))
         if dropped:
             log.error("event_log_rows_dropped", count=dropped, reason="database down too long")
@@ -214,10 +216,9 @@ class _Child:
                 with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(self.wake.wait(), cfg.flush_interval_s)
                 self.wake.clear()
-            last, batch, taken = self._take()
+            last, batch, taken, rows = self._take()
             if not taken:
                 continue
-            rows = batch.events
             try:
                 if writer.blocking_ok:
                     # SQLite: written here, not in a worker thread. This process has
@@ -229,8 +230,8 @@ class _Child:
             except Exception as exc:  # the database is down: keep, retry, report
                 # Put the batch back as one merged span under its last seq (it is
                 # acknowledged as a whole).
-                self.spans.appendleft((last, rows, (batch.calls, batch.ivr_hangups)))
-                self.rows += len(rows)
+                self.spans.appendleft((last, batch.spans, rows, (batch.calls, batch.ivr_hangups)))
+                self.rows += rows
                 self._trim()
                 wait_s = retry.failed(exc, self.rows)
                 self._report(0, failures=1, failing=True)
@@ -242,7 +243,7 @@ class _Child:
                 await asyncio.sleep(wait_s)
                 continue
             retry.succeeded(self.rows)
-            self._report(last, written=len(rows), calls=len(batch.calls), failing=False)
+            self._report(last, written=rows, calls=len(batch.calls), failing=False)
 
 
 # ----------------------------------------------------------------------- parent side

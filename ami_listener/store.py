@@ -10,12 +10,14 @@ from __future__ import annotations
 
 import asyncio
 import functools
+import importlib
 import os
 import sqlite3
 import threading
 import time
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
+from types import ModuleType
 from typing import Any
 
 import msgspec
@@ -24,7 +26,7 @@ import structlog
 from sqlalchemy import event as sa_event
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 
-from ami_listener.eventlog import EventRow
+from ami_listener.eventlog import EventRow, span_rows_ms
 from ami_listener.protocol import speedups
 from ami_listener.records import CallRecord, ms
 from ami_listener.schema import ami_events, calls, ivr_calls, metadata, queue_entries
@@ -222,6 +224,19 @@ if speedups is not None:
     _sqlite_params = speedups.sqlite_params
 
 
+def _load_sqlitelog() -> ModuleType | None:
+    """The C writer of log rows into SQLite, or None (not built, CENTRALITA_NO_SPEEDUPS)."""
+    if speedups is None:  # the same switch as the other C code
+        return None
+    try:
+        return importlib.import_module("ami_listener._sqlitelog")
+    except ImportError:  # pragma: no cover - depends on the build machine
+        return None
+
+
+_sqlitelog = _load_sqlitelog()
+
+
 _PG_INSERT = (
     "INSERT INTO ami_events"
     " (pbx_id, digest, event, ts_ms, received_ms, uniqueid, linkedid, queue, raw)"
@@ -383,11 +398,27 @@ def _insert_rows(conn: sa.Connection, table: sa.Table, rows: list[dict[str, Any]
 
 @dataclass
 class Batch:
-    """One write: log rows, finished calls, IVR hang-ups."""
+    """One write: log rows, finished calls, IVR hang-ups.
+
+    ``spans`` are event frames still as bytes (``eventlog.join_frames``, with their
+    receipt time in ms), logged under ``pbx_id``: on a SQLite file they go straight into
+    the log through the C writer (``ami_listener._sqlitelog``), elsewhere they become rows.
+    """
 
     events: list[EventRow]
     calls: list[CallRecord] = field(default_factory=list)
     ivr_hangups: list[IvrHangup] = field(default_factory=list)
+    spans: list[tuple[bytes, int]] = field(default_factory=list)
+    pbx_id: str = ""
+
+    def with_span_rows(self) -> Batch:
+        """The batch with its spans turned into log rows (for the row-based writers)."""
+        if not self.spans:
+            return self
+        events = list(self.events)
+        for span, received_ms in self.spans:
+            events.extend(span_rows_ms(self.pbx_id, span, received_ms))
+        return Batch(events, self.calls, self.ivr_hangups)
 
 
 def insert_ivr_hangups(conn: sa.Connection, rows: Sequence[IvrHangup]) -> None:
@@ -473,6 +504,7 @@ class BatchWriter:
         self.engine = engine
         self._sync: sa.Engine | None = None
         self._checkpointer: Checkpointer | None = None
+        self._span_writers: dict[str, Any] = {}
         if engine.dialect.name == "sqlite" and engine.url.database not in (None, "", ":memory:"):
             self._sync = sa.create_engine(engine.url.set(drivername="sqlite"))
             sa_event.listen(self._sync, "connect", _sqlite_pragmas)
@@ -484,8 +516,18 @@ class BatchWriter:
         return self._sync is not None
 
     def write_blocking(self, batch: Batch) -> None:
-        """Write one batch in one transaction, in the calling thread (SQLite file only)."""
+        """Write one batch, in the calling thread (SQLite file only): its spans through the
+        C log writer when built (its own transaction, first), the rest in one
+        transaction. A failure anywhere fails the whole batch, which is written again
+        whole (the log ignores what it already holds)."""
         assert self._sync is not None
+        if batch.spans:
+            log_writer = self._span_writer(batch.pbx_id)
+            if log_writer is not None:
+                log_writer.write(batch.spans)
+                batch = Batch(batch.events, batch.calls, batch.ivr_hangups)
+            else:
+                batch = batch.with_span_rows()
         with self._sync.begin() as conn:
             write_batch_sync(conn, batch)
         if self._checkpointer is None:  # started by the first write: only writers have one
@@ -497,11 +539,27 @@ class BatchWriter:
         if self._sync is not None:
             await asyncio.to_thread(self.write_blocking, batch)
         else:
-            await write_batch(self.engine, batch)
+            await write_batch(self.engine, batch.with_span_rows())
+
+    def _span_writer(self, pbx_id: str) -> Any:
+        """The C event-log writer for ``pbx_id`` (opened on first use), or None when the
+        extension is not built. An open that fails raises: the batch is retried."""
+        if _sqlitelog is None or self._sync is None:
+            return None
+        writer = self._span_writers.get(pbx_id)
+        if writer is None:
+            writer = _sqlitelog.EventLogWriter(
+                str(self._sync.url.database), pbx_id, cache_kib=WRITER_CACHE_KIB
+            )
+            self._span_writers[pbx_id] = writer
+        return writer
 
     def close(self) -> None:
         """Release the synchronous engine and the checkpoint thread, if any."""
         if self._checkpointer is not None:
             self._checkpointer.close()
+        for writer in self._span_writers.values():
+            writer.close()
+        self._span_writers.clear()
         if self._sync is not None:
             self._sync.dispose()

@@ -1,0 +1,162 @@
+"""The C event-log writer for SQLite (``ami_listener._sqlitelog``) against the Python path.
+
+The same spans stored by ``EventLogWriter.write`` and by the Python rows + INSERT
+(``eventlog.py_span_rows`` + ``store.insert_events``) must leave byte-identical tables:
+the captures, and arbitrary bytes (invalid UTF-8 stored as Latin-1 text, odd Timestamps,
+long event names). Skipped where the extension is not built, except under ``.ci/run``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import importlib
+import os
+import sqlite3
+from pathlib import Path
+from typing import Any
+
+import pytest
+import sqlalchemy as sa
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from ami_listener import eventlog
+from ami_listener.store import create_schema, insert_events, make_engine
+from tests.conftest import FIXTURES
+
+try:
+    sqlitelog: Any = importlib.import_module("ami_listener._sqlitelog")
+except ImportError:
+    if os.environ.get("CENTRALITA_REQUIRE_SERVICES"):
+        pytest.fail("the C extension ami_listener._sqlitelog was not built", pytrace=False)
+    pytest.skip("the C extension ami_listener._sqlitelog is not built", allow_module_level=True)
+
+COLUMNS = "pbx_id, digest, event, ts_ms, received_ms, uniqueid, linkedid, queue, raw"
+
+
+def new_db(path: Path) -> None:
+    async def create() -> None:
+        engine = make_engine(f"sqlite+aiosqlite:///{path}")
+        await create_schema(engine)
+        await engine.dispose()
+
+    asyncio.run(create())
+
+
+def stored(path: Path) -> list[tuple[Any, ...]]:
+    conn = sqlite3.connect(path)
+    try:
+        return conn.execute(f"SELECT {COLUMNS} FROM ami_events ORDER BY id").fetchall()  # noqa: S608
+    finally:
+        conn.close()
+
+
+def both(tmp: Path, spans: list[tuple[bytes, int]]) -> tuple[list[Any], list[Any], Any]:
+    c_path, py_path = tmp / "c.db", tmp / "py.db"
+    for path in (c_path, py_path):
+        path.unlink(missing_ok=True)
+        new_db(path)
+    writer = sqlitelog.EventLogWriter(str(c_path), "pbx-1")
+    try:
+        result = writer.write(spans)
+    finally:
+        writer.close()
+    engine = sa.create_engine(f"sqlite:///{py_path}")
+    with engine.begin() as conn:
+        for span, received_ms in spans:
+            insert_events(conn, eventlog.py_span_rows("pbx-1", span, received_ms))
+    engine.dispose()
+    return stored(c_path), stored(py_path), result
+
+
+@pytest.mark.parametrize("capture", sorted(FIXTURES.glob("*.ami")), ids=lambda p: p.name)
+def test_captures_stored_identically(capture: Path, tmp_path: Path) -> None:
+    data = capture.read_bytes().replace(b"\r\n", b"\n")
+    frames = [f for f in data.split(b"\n\n") if f.strip(b"\n")]
+    spans = [
+        (eventlog.join_frames(frames[i : i + 97]), 1_795_930_000_000 + i)
+        for i in range(0, len(frames), 97)
+    ]
+    c_rows, py_rows, (n_frames, inserted) = both(tmp_path, spans)
+    assert c_rows == py_rows
+    assert n_frames == len(frames) and inserted == len(c_rows) > 20
+
+
+frame_text = st.lists(
+    st.one_of(
+        st.sampled_from(
+            [
+                "Event: VarSet",
+                "Event: " + "Ñ" * 70,
+                "Timestamp: 1795930000.123456",
+                "Timestamp: 1e30",
+                "Timestamp: nan",
+                "Timestamp:  12.5 ",
+                "Timestamp: 1_795_930_000",
+                "Uniqueid: 1795930000.1",
+                "Uniqueid: ",
+                "Linkedid: ü",
+                "Queue: q101",
+            ]
+        ),
+        st.text(max_size=30),
+    ),
+    max_size=8,
+).map("\n".join)
+
+
+@settings(
+    max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(
+    frames=st.lists(
+        st.one_of(
+            frame_text.map(lambda t: t.encode("utf-8", "surrogatepass")),
+            frame_text.map(lambda t: t.encode("latin-1", "replace")),
+            st.binary(max_size=120),
+        ),
+        max_size=6,
+    )
+)
+def test_arbitrary_frames_stored_identically(frames: list[bytes], tmp_path: Path) -> None:
+    frames = [f.replace(b"\n\n", b"\n") for f in frames]
+    c_rows, py_rows, _result = both(tmp_path, [(eventlog.join_frames(frames), 7)])
+    assert c_rows == py_rows
+
+
+def test_same_spans_twice_store_nothing_more(tmp_path: Path) -> None:
+    path = tmp_path / "w.db"
+    new_db(path)
+    data = (FIXTURES / "GIT-16-113871b5f5-scenario.ami").read_bytes().replace(b"\r\n", b"\n")
+    spans = [(data.strip(b"\n"), 5)]
+    writer = sqlitelog.EventLogWriter(str(path), "pbx-1")
+    try:
+        frames, inserted = writer.write(spans)
+        assert inserted > 0
+        assert writer.write(spans) == (frames, 0)
+    finally:
+        writer.close()
+    assert len(stored(path)) == inserted
+
+
+def test_a_locked_database_raises_and_stores_nothing(tmp_path: Path) -> None:
+    path = tmp_path / "w.db"
+    new_db(path)
+    blocker = sqlite3.connect(path, isolation_level=None)
+    blocker.execute("BEGIN IMMEDIATE")  # another writer holds the lock
+    writer = sqlitelog.EventLogWriter(str(path), "pbx-1", busy_timeout_ms=50)
+    try:
+        with pytest.raises(sqlitelog.Error, match="locked"):
+            writer.write([(b"Event: X\nTimestamp: 1", 5)])
+        blocker.execute("ROLLBACK")
+        assert writer.write([(b"Event: X\nTimestamp: 1", 5)]) == (1, 1)
+    finally:
+        writer.close()
+        blocker.close()
+    assert len(stored(path)) == 1
+
+
+def test_a_missing_database_is_an_error_not_a_new_file(tmp_path: Path) -> None:
+    with pytest.raises(sqlitelog.Error, match="cannot open"):
+        sqlitelog.EventLogWriter(str(tmp_path / "absent.db"), "pbx-1")
+    assert not (tmp_path / "absent.db").exists()
