@@ -46,7 +46,7 @@ def new_db(path: Path) -> None:
 def stored(path: Path) -> list[tuple[Any, ...]]:
     conn = sqlite3.connect(path)
     try:
-        return conn.execute(f"SELECT {COLUMNS} FROM ami_events ORDER BY id").fetchall()  # noqa: S608
+        return conn.execute(f"SELECT {COLUMNS} FROM ami_events ORDER BY id").fetchall()
     finally:
         conn.close()
 
