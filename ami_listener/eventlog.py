@@ -135,11 +135,6 @@ def span_rows_ms(pbx_id: str, span: bytes, received_ms: int) -> list[EventRow]:
     return _span_rows(pbx_id, span, received_ms)
 
 
-def span_size(span: bytes) -> int:
-    """How many frames (log rows) a span made by :func:`join_frames` holds."""
-    return span.count(FRAME_SEPARATOR) + 1 if span else 0
-
-
 def py_span_rows(pbx_id: str, span: bytes, received_ms: int) -> list[EventRow]:
     """The reference implementation of ``_speedups.span_rows``."""
     if not span:

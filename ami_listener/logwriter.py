@@ -40,16 +40,16 @@ from typing import Any
 import msgspec
 import structlog
 
-from ami_listener.eventlog import epoch_ms, join_frames, span_size
+from ami_listener.eventlog import epoch_ms, join_frames
 from ami_listener.records import CallRecord
 from ami_listener.store import Batch, BatchWriter, WriteRetry, make_engine
 from ami_listener.tracker import IvrHangup
 
 log = structlog.get_logger(__name__)
 
-# parent → child: kind, seq, received_at, payload length, then the payload: a span of
-# event frames, or the msgpack of finished call records and IVR hang-ups.
-_DATA = struct.Struct("!BQdI")
+# parent → child: kind, seq, received_at, payload length, frames in it, then the payload:
+# a span of event frames, or the msgpack of finished call records and IVR hang-ups.
+_DATA = struct.Struct("!BQdII")
 _SPAN, _RECORDS = 1, 2
 # child → parent: acknowledged through seq, then deltas: events written, calls written,
 # events dropped, failures; failing.
@@ -129,7 +129,7 @@ class _Child:
         try:
             while True:
                 head = await reader.readexactly(_DATA.size)
-                kind, seq, received_at, size = _DATA.unpack(head)
+                kind, seq, received_at, size, n = _DATA.unpack(head)
                 payload = await reader.readexactly(size) if size else b""
                 if kind == _RECORDS:
                     self.spans.append((seq, [], 0, _records_decoder.decode(payload)))
@@ -137,7 +137,6 @@ class _Child:
                     continue
                 # Kept as bytes: the rows are made where they are written (in C straight
                 # into a SQLite file, see BatchWriter.write_blocking).
-                n = span_size(payload)
                 self.spans.append((seq, [(payload, epoch_ms(received_at))], n, None))
                 self.rows += n
                 if self.rows >= batch:
@@ -312,7 +311,7 @@ class LogWriterProcess:
             self._shrink_window()
         writer = self._writer
         if writer is not None and not writer.is_closing():
-            writer.write(_DATA.pack(kind, self._seq, received_at, len(payload)))
+            writer.write(_DATA.pack(kind, self._seq, received_at, len(payload), n_events))
             writer.write(payload)
 
     def _shrink_window(self) -> None:
@@ -372,8 +371,8 @@ class LogWriterProcess:
             theirs.close()
         self._writer = writer
         self.connected.set()
-        for seq, kind, received_at, payload, _n in self._unacked:  # resend what was not stored
-            writer.write(_DATA.pack(kind, seq, received_at, len(payload)))
+        for seq, kind, received_at, payload, n in self._unacked:  # resend what was not stored
+            writer.write(_DATA.pack(kind, seq, received_at, len(payload), n))
             writer.write(payload)
         if self._stopping:
             writer.write_eof()
