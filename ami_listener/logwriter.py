@@ -58,6 +58,7 @@ _Records = tuple[list[CallRecord], list[IvrHangup]]
 _records_encoder = msgspec.msgpack.Encoder()
 _records_decoder = msgspec.msgpack.Decoder(_Records)
 _CONTEXT = "forkserver"
+QUIET_S = 0.01  # no new frames for this long: write what is held (see _Child._gather)
 _SOCKET_BUFFER = 4 << 20
 
 
@@ -107,6 +108,7 @@ class _Child:
         # (seq, spans of event frames with their receipt ms, how many frames, records)
         self.spans: deque[tuple[int, list[tuple[bytes, int]], int, _Records | None]] = deque()
         self.rows = 0
+        self.received = 0  # messages read from the parent
         self.closing = False
         self.wake = asyncio.Event()
         self.out: asyncio.StreamWriter | None = None
@@ -131,6 +133,7 @@ class _Child:
                 head = await reader.readexactly(_DATA.size)
                 kind, seq, received_at, size, n = _DATA.unpack(head)
                 payload = await reader.readexactly(size) if size else b""
+                self.received += 1
                 if kind == _RECORDS:
                     self.spans.append((seq, [], 0, _records_decoder.decode(payload)))
                     self.wake.set()
@@ -198,6 +201,20 @@ class _Child:
             log.error("event_log_rows_dropped", count=dropped, reason="database down too long")
             self._report(0 if kept else last, dropped=dropped, failing=True)
 
+    async def _gather(self, cfg: LogWriterConfig) -> None:
+        """Not a full batch yet: wait while frames keep arriving, up to the flush interval.
+        A pause of ``QUIET_S`` (the stream stopped, or the end of a burst) writes at once
+        rather than at the end of the interval."""
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + cfg.flush_interval_s
+        while self.rows < cfg.batch_events and not self.closing:
+            seen = self.received
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self.wake.wait(), QUIET_S)
+            self.wake.clear()
+            if self.received == seen or loop.time() >= deadline:
+                return
+
     async def _write(self, writer: BatchWriter) -> None:
         cfg = self.config
         retry = WriteRetry(cfg.retry_max_s)
@@ -211,10 +228,7 @@ class _Child:
                 self.wake.clear()
                 continue
             if self.rows < cfg.batch_events and not self.closing:
-                # Not a full batch yet: give the reader until the flush interval.
-                with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(self.wake.wait(), cfg.flush_interval_s)
-                self.wake.clear()
+                await self._gather(cfg)
             last, batch, taken, rows = self._take()
             if not taken:
                 continue
