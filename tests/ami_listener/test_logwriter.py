@@ -105,7 +105,7 @@ async def test_stop_writes_everything_held_and_the_call_records(tmp_path: Path) 
     records = list(pipeline.buffer.calls)
     assert len(records) == 80
     stats = WriterStats()
-    # A long flush interval: only stop() makes it write the last, partial batch.
+    # A long flush interval and a huge batch: whatever is still held at stop() is written.
     writer = LogWriterProcess(
         LogWriterConfig(url=url, pbx_id="lab", batch_events=100_000, flush_interval_s=3600),
         stats,
@@ -123,6 +123,27 @@ async def test_stop_writes_everything_held_and_the_call_records(tmp_path: Path) 
     assert (n_events, n_calls) == (N_EVENTS, 80)
     assert (stats.events_written, stats.calls_written) == (N_EVENTS, 80)
     assert writer.pending == 0
+
+
+async def test_a_partial_batch_is_written_when_the_stream_pauses(tmp_path: Path) -> None:
+    """A batch short of full does not wait for the (here one-hour) flush interval once
+    nothing more arrives."""
+    url = f"sqlite+aiosqlite:///{tmp_path / 'log.db'}"
+    engine = make_engine(url)
+    await create_schema(engine)
+    stats = WriterStats()
+    writer = LogWriterProcess(
+        LogWriterConfig(url=url, pbx_id="lab", batch_events=100_000, flush_interval_s=3600),
+        stats,
+    )
+    writer.start()
+    try:
+        writer.send(event_frames()[:500], 1.0)
+        await until(lambda: stats.events_written == 500, "the paused stream's rows", 30)
+        assert len(await log_rows(engine)) == 500
+    finally:
+        await writer.stop()
+        await engine.dispose()
 
 
 @pytest.mark.parametrize("pbx_id", ["lab"])
