@@ -236,7 +236,17 @@ class CallTracker:
             ts = round(received_at, 3)
             if not isinstance(event, FullyBooted | UnknownEvent):
                 self.last_ts = max(self.last_ts, ts)
-        match event:
+        match event:  # the busiest first: member states, then hang-ups (a third of calls)
+            case (
+                QueueMemberStatus()
+                | QueueMemberAdded()
+                | QueueMemberPause()
+                | QueueMemberPaused()
+                | QueueMemberRemoved()
+            ):
+                return self._member(event)
+            case Hangup():
+                return self._hangup(event, ts)
             case QueueCallerJoin() | Join():
                 return self._join(event, ts)
             case QueueCallerLeave() | Leave():
@@ -259,8 +269,6 @@ class CallTracker:
                 if live is not None:
                     live.ringing.add(event.agent_interface)
                 return []
-            case Hangup():
-                return self._hangup(event, ts)
             case VarSet():
                 return self._varset(event, ts)
             case BlindTransfer():
@@ -270,14 +278,6 @@ class CallTracker:
                 return []
             case UserEvent():
                 return self._user_event(event)
-            case (
-                QueueMemberStatus()
-                | QueueMemberAdded()
-                | QueueMemberPause()
-                | QueueMemberPaused()
-                | QueueMemberRemoved()
-            ):
-                return self._member(event)
             case (
                 AgentDump()
                 | AttendedTransfer()

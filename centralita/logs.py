@@ -30,14 +30,27 @@ def mask_number(value: str) -> str:
     return "*" * (len(value) - 3) + value[-3:]
 
 
+_PLAIN, _SECRET, _NUMBER = 0, 1, 2
+_key_kinds: dict[str, int] = {}  # key → kind, remembered (log keys are a small set)
+
+
+def _key_kind(key: str) -> int:
+    kind = _key_kinds.get(key)
+    if kind is None:
+        lowered = key.lower()
+        kind = _SECRET if lowered in _SECRET_KEYS else _NUMBER if lowered in _NUMBER_KEYS else 0
+        if len(_key_kinds) < 10_000:
+            _key_kinds[key] = kind
+    return kind
+
+
 def _mask_callers(
     _logger: Any, _method: str, event_dict: MutableMapping[str, Any]
 ) -> MutableMapping[str, Any]:
-    for key in list(event_dict):
-        lowered = key.lower()
-        if lowered in _SECRET_KEYS:
+    for key in [key for key in event_dict if _key_kind(key)]:
+        if _key_kind(key) == _SECRET:
             event_dict[key] = "***"
-        elif lowered in _NUMBER_KEYS and not _state["debug"]:
+        elif not _state["debug"]:
             value = event_dict[key]
             if isinstance(value, str) and value:
                 event_dict[key] = mask_number(value)
