@@ -7,6 +7,7 @@
 #define AMI_ROWSCAN_H
 
 #include <stdint.h>
+#include <stdlib.h>
 #include <string.h>
 
 #define MAX_TS_MS 281474976710656.0 /* 2**48: the 6-byte prefix of the log key */
@@ -109,16 +110,101 @@ b2_compress(uint64_t h[8], const unsigned char *block, uint64_t t, int last)
     }
 }
 
+#if defined(__x86_64__) && defined(__GNUC__)
+#include <immintrin.h>
+#define B2_HAVE_AVX2 1
+
+#define B2V_ROT32(x) _mm256_shuffle_epi32((x), _MM_SHUFFLE(2, 3, 0, 1))
+#define B2V_ROT24(x) _mm256_shuffle_epi8((x), r24)
+#define B2V_ROT16(x) _mm256_shuffle_epi8((x), r16)
+#define B2V_ROT63(x) _mm256_or_si256(_mm256_srli_epi64((x), 63), _mm256_add_epi64((x), (x)))
+#define B2V_G(a, b, c, d, x, y)                                       \
+    do {                                                              \
+        a = _mm256_add_epi64(_mm256_add_epi64(a, b), x);              \
+        d = B2V_ROT32(_mm256_xor_si256(d, a));                        \
+        c = _mm256_add_epi64(c, d);                                   \
+        b = B2V_ROT24(_mm256_xor_si256(b, c));                        \
+        a = _mm256_add_epi64(_mm256_add_epi64(a, b), y);              \
+        d = B2V_ROT16(_mm256_xor_si256(d, a));                        \
+        c = _mm256_add_epi64(c, d);                                   \
+        b = B2V_ROT63(_mm256_xor_si256(b, c));                        \
+    } while (0)
+
+/* b2_compress with the four columns (then the four diagonals) of the state in the lanes
+ * of four AVX2 registers: the same function, about half the instructions. */
+__attribute__((target("avx2"))) static void
+b2_compress_avx2(uint64_t h[8], const unsigned char *block, uint64_t t, int last)
+{
+    const __m256i r24 = _mm256_setr_epi8(3, 4, 5, 6, 7, 0, 1, 2, 11, 12, 13, 14, 15, 8, 9, 10,
+                                         3, 4, 5, 6, 7, 0, 1, 2, 11, 12, 13, 14, 15, 8, 9, 10);
+    const __m256i r16 = _mm256_setr_epi8(2, 3, 4, 5, 6, 7, 0, 1, 10, 11, 12, 13, 14, 15, 8, 9,
+                                         2, 3, 4, 5, 6, 7, 0, 1, 10, 11, 12, 13, 14, 15, 8, 9);
+    uint64_t m[16];
+    for (int i = 0; i < 16; i++) {
+        m[i] = load64_le(block + 8 * i);
+    }
+    __m256i a = _mm256_loadu_si256((const __m256i *)h);
+    __m256i b = _mm256_loadu_si256((const __m256i *)(h + 4));
+    __m256i c = _mm256_loadu_si256((const __m256i *)b2_iv);
+    __m256i d = _mm256_xor_si256(_mm256_loadu_si256((const __m256i *)(b2_iv + 4)),
+                                 _mm256_set_epi64x(0, last ? -1LL : 0, 0, (long long)t));
+    const __m256i a0 = a, b0 = b;
+    for (int r = 0; r < 12; r++) {
+        const uint8_t *s = b2_sigma[r];
+        __m256i x = _mm256_set_epi64x((long long)m[s[6]], (long long)m[s[4]], (long long)m[s[2]],
+                                      (long long)m[s[0]]);
+        __m256i y = _mm256_set_epi64x((long long)m[s[7]], (long long)m[s[5]], (long long)m[s[3]],
+                                      (long long)m[s[1]]);
+        B2V_G(a, b, c, d, x, y);
+        b = _mm256_permute4x64_epi64(b, _MM_SHUFFLE(0, 3, 2, 1)); /* diagonals into lanes */
+        c = _mm256_permute4x64_epi64(c, _MM_SHUFFLE(1, 0, 3, 2));
+        d = _mm256_permute4x64_epi64(d, _MM_SHUFFLE(2, 1, 0, 3));
+        x = _mm256_set_epi64x((long long)m[s[14]], (long long)m[s[12]], (long long)m[s[10]],
+                              (long long)m[s[8]]);
+        y = _mm256_set_epi64x((long long)m[s[15]], (long long)m[s[13]], (long long)m[s[11]],
+                              (long long)m[s[9]]);
+        B2V_G(a, b, c, d, x, y);
+        b = _mm256_permute4x64_epi64(b, _MM_SHUFFLE(2, 1, 0, 3)); /* and back */
+        c = _mm256_permute4x64_epi64(c, _MM_SHUFFLE(1, 0, 3, 2));
+        d = _mm256_permute4x64_epi64(d, _MM_SHUFFLE(0, 3, 2, 1));
+    }
+    _mm256_storeu_si256((__m256i *)h, _mm256_xor_si256(a0, _mm256_xor_si256(a, c)));
+    _mm256_storeu_si256((__m256i *)(h + 4), _mm256_xor_si256(b0, _mm256_xor_si256(b, d)));
+}
+#endif
+
+typedef void (*b2_compress_fn)(uint64_t *, const unsigned char *, uint64_t, int);
+
+/* The compression function this CPU runs best (decided once). */
+static b2_compress_fn
+b2_compressor(void)
+{
+    static b2_compress_fn chosen = NULL;
+    if (chosen == NULL) {
+        chosen = b2_compress;
+#ifdef B2_HAVE_AVX2
+        /* CENTRALITA_NO_AVX2 keeps the portable one (the tests compare both). */
+        const char *off = getenv("CENTRALITA_NO_AVX2");
+        __builtin_cpu_init();
+        if (__builtin_cpu_supports("avx2") && (off == NULL || off[0] == '\0')) {
+            chosen = b2_compress_avx2;
+        }
+#endif
+    }
+    return chosen;
+}
+
 static void
 blake2b_80(const unsigned char *data, size_t len, unsigned char out[10])
 {
+    b2_compress_fn compress = b2_compressor();
     uint64_t h[8];
     memcpy(h, b2_iv, sizeof h);
     h[0] ^= 0x01010000ULL ^ 10; /* fanout 1, depth 1, no key, 10-byte digest */
     uint64_t t = 0;
     while (len > 128) {
         t += 128;
-        b2_compress(h, data, t, 0);
+        compress(h, data, t, 0);
         data += 128;
         len -= 128;
     }
@@ -127,7 +213,7 @@ blake2b_80(const unsigned char *data, size_t len, unsigned char out[10])
         memcpy(block, data, len);
     }
     t += len;
-    b2_compress(h, block, t, 1);
+    compress(h, block, t, 1);
     for (int i = 0; i < 10; i++) {
         out[i] = (unsigned char)(h[i / 8] >> (8 * (i % 8)));
     }

@@ -258,14 +258,17 @@ print(hashlib.sha256(repr(rows).encode()).hexdigest())
 """
 
 
-@pytest.mark.parametrize("no_speedups", ["", "1"])
-def test_the_pure_python_build_gives_the_same_log(no_speedups: str) -> None:
-    """A machine without a C compiler (CENTRALITA_NO_SPEEDUPS=1 stands in for it)."""
+@pytest.mark.parametrize(
+    ("no_speedups", "no_avx2"), [("", ""), ("1", ""), ("", "1")], ids=["c", "python", "c-no-avx2"]
+)
+def test_the_pure_python_build_gives_the_same_log(no_speedups: str, no_avx2: str) -> None:
+    """A machine without a C compiler (CENTRALITA_NO_SPEEDUPS=1 stands in for it), or
+    without AVX2 (the portable BLAKE2b: CENTRALITA_NO_AVX2=1)."""
     import subprocess
     import sys
 
     capture = FIXTURES / "GIT-master-f0c1c1a7b7-scenario.ami"
-    env = {**os.environ, "CENTRALITA_NO_SPEEDUPS": no_speedups}
+    env = {**os.environ, "CENTRALITA_NO_SPEEDUPS": no_speedups, "CENTRALITA_NO_AVX2": no_avx2}
     out = subprocess.run(
         [sys.executable, "-c", _PROBE, str(capture)],
         env=env,
