@@ -21,6 +21,7 @@
 #endif
 #define PY_SSIZE_T_CLEAN
 #include <Python.h>
+#include <structmember.h>
 #include <stdint.h>
 #include <string.h>
 
@@ -337,6 +338,103 @@ worth_decoding(const char *data, Py_ssize_t size, PyObject *names, PyObject *var
     return tracked;
 }
 
+/* ------------------------------------------------- AmiMessage, built without __init__ */
+
+/* protocol.AmiMessage's slots, in the order of msg_offsets. */
+static const char *msg_slots[] = {"_digest", "_headers", "_lists", "_order",
+                                  "body",    "frame",    "name",   "raw"};
+enum { S_DIGEST, S_HEADERS, S_LISTS, S_ORDER, S_BODY, S_FRAME, S_NAME, S_RAW, N_SLOTS };
+static PyTypeObject *msg_type; /* NULL: messages come from the ``parse`` callable */
+static Py_ssize_t msg_offsets[N_SLOTS];
+static PyObject *empty_bytes, *empty_str;
+
+/*
+ * set_message_type(cls) -> None
+ *
+ * Let split_frames build protocol.AmiMessage objects itself, for what parse_frame does
+ * with an ordinary message (AmiMessage(None, None, raw=text, frame=frame)): the slots are
+ * written through their descriptors' offsets. Refused (TypeError) if a slot is missing.
+ */
+static PyObject *
+set_message_type(PyObject *Py_UNUSED(module), PyObject *cls)
+{
+    if (!PyType_Check(cls)) {
+        PyErr_SetString(PyExc_TypeError, "set_message_type(cls: type)");
+        return NULL;
+    }
+    Py_ssize_t offsets[N_SLOTS];
+    for (int i = 0; i < N_SLOTS; i++) {
+        PyObject *descr = PyObject_GetAttrString(cls, msg_slots[i]);
+        if (descr == NULL) {
+            return NULL;
+        }
+        int ok = PyObject_TypeCheck(descr, &PyMemberDescr_Type) &&
+                 ((PyMemberDescrObject *)descr)->d_member->type == T_OBJECT_EX;
+        if (ok) {
+            offsets[i] = ((PyMemberDescrObject *)descr)->d_member->offset;
+        }
+        Py_DECREF(descr);
+        if (!ok) {
+            PyErr_Format(PyExc_TypeError, "%s is not a slot", msg_slots[i]);
+            return NULL;
+        }
+    }
+    if (empty_bytes == NULL && (empty_bytes = PyBytes_FromStringAndSize(NULL, 0)) == NULL) {
+        return NULL;
+    }
+    if (empty_str == NULL && (empty_str = PyUnicode_New(0, 0)) == NULL) {
+        return NULL;
+    }
+    memcpy(msg_offsets, offsets, sizeof offsets);
+    Py_XSETREF(msg_type, (PyTypeObject *)Py_NewRef(cls));
+    Py_RETURN_NONE;
+}
+
+/* parse_frame(frame) for a frame that starts with a message kind (and is not a Follows
+ * response, which split_frames never hands over): the AmiMessage; NULL without an error
+ * when the frame has no kind (not a message). */
+static PyObject *
+new_message(PyObject *frame, const char *data, Py_ssize_t size)
+{
+    int event = size >= 7 && memcmp(data, "Event: ", 7) == 0;
+    if (!event && !(size >= 10 && memcmp(data, "Response: ", 10) == 0) &&
+        !(size >= 8 && memcmp(data, "Action: ", 8) == 0)) {
+        return NULL;
+    }
+    int utf8;
+    PyObject *raw = decode_frame(data, size, &utf8);
+    if (raw == NULL) {
+        return NULL;
+    }
+    PyObject *name;
+    if (event) {
+        const char *eol = memchr(data + 7, '\n', (size_t)(size - 7));
+        range_t r = {7, eol == NULL ? size : (Py_ssize_t)(eol - data)};
+        name = value_text(raw, utf8, data, r);
+    }
+    else {
+        name = Py_NewRef(empty_str);
+    }
+    PyObject *msg = name == NULL ? NULL : msg_type->tp_alloc(msg_type, 0);
+    if (msg == NULL) {
+        Py_DECREF(raw);
+        Py_XDECREF(name);
+        return NULL;
+    }
+    char *base = (char *)msg;
+#define SLOT(i) (*(PyObject **)(base + msg_offsets[i]))
+    SLOT(S_DIGEST) = Py_NewRef(empty_bytes);
+    SLOT(S_HEADERS) = Py_NewRef(Py_None);
+    SLOT(S_LISTS) = Py_NewRef(Py_None);
+    SLOT(S_ORDER) = Py_NewRef(Py_None);
+    SLOT(S_BODY) = Py_NewRef(empty_str);
+    SLOT(S_FRAME) = Py_NewRef(frame);
+    SLOT(S_NAME) = name;
+    SLOT(S_RAW) = raw;
+#undef SLOT
+    return msg;
+}
+
 /*
  * split_frames(buf, pos, names, variables, parse, offset) -> (items, pos, stop)
  *
@@ -402,6 +500,20 @@ split_frames(PyObject *Py_UNUSED(module), PyObject *const *args, Py_ssize_t narg
         PyObject *item = PyBytes_FromStringAndSize(data + pos, end - pos);
         if (item == NULL) {
             goto fail;
+        }
+        if (worth && msg_type != NULL) {
+            /* parse_frame's common case, built here: NULL with no error = not a message
+             * (parse_frame then makes the MalformedFrame). */
+            PyObject *msg = new_message(item, data + pos, end - pos);
+            if (msg == NULL && PyErr_Occurred()) {
+                Py_DECREF(item);
+                goto fail;
+            }
+            if (msg != NULL) {
+                Py_DECREF(item);
+                item = msg;
+                worth = 0;
+            }
         }
         if (worth) {
             PyObject *at = PyLong_FromSsize_t(offset + pos);
@@ -674,6 +786,8 @@ fail:
 }
 
 static PyMethodDef methods[] = {
+    {"set_message_type", (PyCFunction)set_message_type, METH_O,
+     "Let split_frames build protocol.AmiMessage objects itself."},
     {"append_normalized", (PyCFunction)(void (*)(void))append_normalized, METH_FASTCALL,
      "buf += data.replace(b'\\r\\n', b'\\n'), in one pass."},
     {"sqlite_params", (PyCFunction)sqlite_params, METH_O,

@@ -289,6 +289,9 @@ def py_pick_headers(text: str, keys: tuple[str, ...]) -> dict[str, str] | None:
     return picked
 
 
+if speedups is not None:  # the C frame loop builds ordinary messages itself
+    speedups.set_message_type(AmiMessage)
+
 _fast_headers: Callable[[str], dict[str, str] | None] = py_fast_headers
 _pick_headers: Callable[[str, tuple[str, ...]], dict[str, str] | None] = py_pick_headers
 if speedups is not None:

@@ -161,7 +161,9 @@ def _items(parser: AmiParser, chunks: list[bytes]) -> list[Any]:
     for chunk in chunks:
         for item in parser.feed(chunk):
             if isinstance(item, AmiMessage):
-                out.append(("msg", item.frame, item.raw, item.body, item.name))
+                fresh = (item.parsed, item._digest)  # as built, before any use
+                out.append(("msg", item.frame, item.raw, item.body, item.name, fresh))
+                out.append((item.headers, item.lists, item.pairs(), item.digest, item.is_event))
             elif isinstance(item, MalformedFrame):
                 out.append(("bad", item.offset, item.reason, item.excerpt))
             elif isinstance(item, Banner):
