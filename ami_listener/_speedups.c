@@ -362,6 +362,16 @@ set_message_type(PyObject *Py_UNUSED(module), PyObject *cls)
         PyErr_SetString(PyExc_TypeError, "set_message_type(cls: type)");
         return NULL;
     }
+    PyObject *declared = PyObject_GetAttrString(cls, "__slots__");
+    Py_ssize_t count = declared == NULL ? -1 : PyObject_Length(declared);
+    Py_XDECREF(declared);
+    if (count < 0) {
+        return NULL;
+    }
+    if (count != N_SLOTS) { /* a slot added to the class would be left unset here */
+        PyErr_Format(PyExc_TypeError, "expected %d slots, the class has %zd", N_SLOTS, count);
+        return NULL;
+    }
     Py_ssize_t offsets[N_SLOTS];
     for (int i = 0; i < N_SLOTS; i++) {
         PyObject *descr = PyObject_GetAttrString(cls, msg_slots[i]);

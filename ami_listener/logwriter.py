@@ -4,9 +4,11 @@ Why a process: every event is logged, and building its row (decode, digest, inde
 headers) and storing it costs more Python work than tracking it; in one interpreter both
 share one GIL, so the daemon could not use the machine's second core. Here the daemon's
 reading process frames the stream, keeps the call tracker and sends the event frames, as
-bytes, over a socket pair to a child process that turns them into rows
-(:func:`ami_listener.eventlog.span_rows`, the same function as the in-process pipeline)
-and writes them in batches with :class:`ami_listener.store.BatchWriter`.
+bytes, over a socket pair to a child process that writes them in batches with
+:class:`ami_listener.store.BatchWriter`: into a SQLite file straight from the bytes by the
+C log writer (``ami_listener._sqlitelog``), elsewhere as the rows of
+:func:`ami_listener.eventlog.span_rows` (the same function as the in-process pipeline).
+Either way the stored rows are the same, byte for byte.
 
 Guarantees:
 

@@ -290,7 +290,7 @@ def py_pick_headers(text: str, keys: tuple[str, ...]) -> dict[str, str] | None:
 
 
 if speedups is not None:  # the C frame loop builds ordinary messages itself
-    speedups.set_message_type(AmiMessage)
+    speedups.set_message_type(AmiMessage)  # TypeError if the slots changed: fix both
 
 _fast_headers: Callable[[str], dict[str, str] | None] = py_fast_headers
 _pick_headers: Callable[[str, tuple[str, ...]], dict[str, str] | None] = py_pick_headers
