@@ -334,3 +334,14 @@ def test_sqlite_params_equal_and_round_trip_to_the_same_rows(capture: Any) -> No
     ).fetchall()
     unique = list({row[1]: row for row in rows}.values())  # OR IGNORE drops repeats
     assert stored == unique
+
+
+def test_message_type_with_other_slots_is_refused() -> None:
+    """The C loop writes AmiMessage's slots directly: a changed class must be refused."""
+
+    class Other:
+        __slots__ = ("raw",)
+
+    with pytest.raises(TypeError, match="slots"):
+        speedups.set_message_type(Other)
+    speedups.set_message_type(AmiMessage)  # what protocol.py registers stays valid
