@@ -14,6 +14,7 @@
 #endif
 #define PY_SSIZE_T_CLEAN
 #include <Python.h>
+#include <dlfcn.h>
 #include <sqlite3.h>
 #include <stdint.h>
 #include <stdlib.h>
@@ -464,6 +465,36 @@ static PyTypeObject EventLogWriterType = {
     .tp_new = PyType_GenericNew,
 };
 
+/*
+ * same_library_as(path) -> bool
+ *
+ * True when the shared object at ``path`` (Python's _sqlite3 module) calls the very
+ * SQLite this module calls. Two copies of SQLite in one process (a Python built with its
+ * own, static SQLite) would each keep its own POSIX locks on the file, and closing one
+ * copy's descriptor drops the other's locks: then this writer must not be used.
+ */
+static PyObject *
+same_library_as(PyObject *Py_UNUSED(module), PyObject *path)
+{
+    const char *file = PyUnicode_AsUTF8(path);
+    if (file == NULL) {
+        return NULL;
+    }
+    void *handle = dlopen(file, RTLD_LAZY | RTLD_NOLOAD);
+    if (handle == NULL) {
+        Py_RETURN_FALSE;
+    }
+    void *theirs = dlsym(handle, "sqlite3_open_v2");
+    dlclose(handle);
+    return PyBool_FromLong(theirs != NULL && theirs == (void *)&sqlite3_open_v2);
+}
+
+static PyMethodDef module_methods[] = {
+    {"same_library_as", (PyCFunction)same_library_as, METH_O,
+     "True when the shared object at path uses this module's SQLite."},
+    {NULL, NULL, 0, NULL},
+};
+
 static int
 exec_module(PyObject *module)
 {
@@ -492,6 +523,7 @@ static struct PyModuleDef module = {
     .m_name = "ami_listener._sqlitelog",
     .m_doc = "Event-log rows from frame bytes straight into SQLite (see the C source).",
     .m_size = 0,
+    .m_methods = module_methods,
     .m_slots = slots,
 };
 

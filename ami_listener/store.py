@@ -225,13 +225,20 @@ if speedups is not None:
 
 
 def _load_sqlitelog() -> ModuleType | None:
-    """The C writer of log rows into SQLite, or None (not built, CENTRALITA_NO_SPEEDUPS)."""
+    """The C writer of log rows into SQLite, or None: not built, CENTRALITA_NO_SPEEDUPS,
+    or a Python whose sqlite3 module carries its own copy of SQLite (two copies in one
+    process would not see each other's locks on the file)."""
     if speedups is None:  # the same switch as the other C code
         return None
     try:
-        return importlib.import_module("ami_listener._sqlitelog")
+        module = importlib.import_module("ami_listener._sqlitelog")
+        python_sqlite = importlib.import_module("_sqlite3").__file__
     except ImportError:  # pragma: no cover - depends on the build machine
         return None
+    if python_sqlite is None or not module.same_library_as(python_sqlite):
+        log.warning("sqlite_c_writer_disabled", reason="Python's sqlite3 uses another SQLite")
+        return None
+    return module
 
 
 _sqlitelog = _load_sqlitelog()

@@ -160,3 +160,18 @@ def test_a_missing_database_is_an_error_not_a_new_file(tmp_path: Path) -> None:
     with pytest.raises(sqlitelog.Error, match="cannot open"):
         sqlitelog.EventLogWriter(str(tmp_path / "absent.db"), "pbx-1")
     assert not (tmp_path / "absent.db").exists()
+
+
+def test_used_only_with_the_sqlite_python_uses() -> None:
+    """Two copies of SQLite in one process would not see each other's locks: the store
+    enables the C writer only when Python's _sqlite3 calls the same library."""
+    import _sqlite3
+
+    from ami_listener import protocol, store
+
+    assert _sqlite3.__file__ is not None
+    assert sqlitelog.same_library_as(_sqlite3.__file__)  # this machine: one system SQLite
+    assert protocol.speedups is not None
+    assert not sqlitelog.same_library_as(protocol.speedups.__file__)  # no SQLite in there
+    assert not sqlitelog.same_library_as("/nonexistent/_sqlite3.so")
+    assert store._sqlitelog is sqlitelog
