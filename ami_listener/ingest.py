@@ -9,7 +9,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 import sqlalchemy as sa
-from sqlalchemy.ext.asyncio import AsyncEngine
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from ami_listener.pipeline import Pipeline, PipelineStats, message_from_row
 from ami_listener.protocol import AmiMessage, AmiParser, MalformedFrame
@@ -80,6 +80,53 @@ async def ingest_capture(
     )
 
 
+REPLAY_MARGIN_MS = 15 * 60 * 1000
+"""How far before the wanted time the replay starts looking (see :func:`first_id_since`)."""
+
+
+async def first_id_since(conn: AsyncConnection, pbx_id: str, since_ms: int) -> int:
+    """An id from which every row of ``pbx_id`` received at ``since_ms`` or later lies,
+    found by bisection over the log's ids: a few primary-key lookups instead of reading
+    the whole log (``received_ms`` has no index: every insert would pay for one).
+
+    One PBX's rows are stored in the order they were received, except a writer process's
+    resend after a crash (seconds); the search aims ``REPLAY_MARGIN_MS`` earlier to cover
+    that. Returns 0 when the log holds nothing for ``pbx_id``.
+    """
+    c = ami_events.c
+    bounds = (await conn.execute(sa.select(sa.func.min(c.id), sa.func.max(c.id)))).one()
+    if bounds[0] is None:
+        return 0
+    known = sa.select(sa.literal(1)).where(c.pbx_id == pbx_id).limit(1)  # (pbx_id, digest)
+    if (await conn.execute(known)).first() is None:
+        return int(bounds[1]) + 1
+    lo, hi = int(bounds[0]), int(bounds[1]) + 1  # the answer lies in [lo, hi]
+    target = since_ms - REPLAY_MARGIN_MS
+    probe = (
+        sa.select(c.id, c.received_ms)
+        .where(_of_pbx(conn, pbx_id), c.id >= sa.bindparam("at"))
+        .order_by(c.id)
+        .limit(1)
+    )
+    while lo < hi:
+        mid = (lo + hi) // 2
+        row = (await conn.execute(probe, {"at": mid})).first()
+        if row is None or row[1] >= target:
+            hi = mid  # nothing of this PBX from mid on is older than the target
+        else:
+            lo = int(row[0]) + 1  # this row is older: so is every row of the PBX before it
+    return lo
+
+
+def _of_pbx(conn: AsyncConnection, pbx_id: str) -> sa.ColumnElement[bool]:
+    """``pbx_id = :pbx`` for queries that walk the log by id. On SQLite a unary ``+`` keeps
+    the planner off the ``(pbx_id, digest)`` index, which would read every row of the PBX
+    and sort them by id; the rowid range is walked instead."""
+    if conn.dialect.name == "sqlite":
+        return sa.literal_column("+ami_events.pbx_id") == pbx_id
+    return ami_events.c.pbx_id == pbx_id
+
+
 async def replay_log(
     engine: AsyncEngine,
     pbx_id: str,
@@ -87,17 +134,19 @@ async def replay_log(
     service_for: ServiceResolver = default_service,
     since_ms: int | None = None,
 ) -> tuple[list[CallRecord], CallTracker]:
-    """Fold the stored event log of one PBX through a fresh tracker, in log order."""
+    """Fold the stored event log of one PBX through a fresh tracker, in log order
+    (from ``since_ms`` on, when given)."""
     tracker = CallTracker(pbx_id, service_for)
     pipeline = Pipeline(tracker, log_events=False)
-    query = (
-        sa.select(ami_events.c.raw, ami_events.c.received_ms)
-        .where(ami_events.c.pbx_id == pbx_id)
-        .order_by(ami_events.c.id)
-    )
-    if since_ms is not None:
-        query = query.where(ami_events.c.received_ms >= since_ms)
     async with engine.connect() as conn:
+        query = (
+            sa.select(ami_events.c.raw, ami_events.c.received_ms)
+            .where(_of_pbx(conn, pbx_id))
+            .order_by(ami_events.c.id)
+        )
+        if since_ms is not None:
+            start = await first_id_since(conn, pbx_id, since_ms)
+            query = query.where(ami_events.c.id >= start, ami_events.c.received_ms >= since_ms)
         result = await conn.stream(query.execution_options(yield_per=5000))
         async for raw, received_ms in result:
             msg = message_from_row(raw)
