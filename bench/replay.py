@@ -1,11 +1,12 @@
 """Daemon start-up replay on a large event log (SQLite).
 
-    .venv/bin/python bench/replay.py [--events 2000000] [--window-min 60]
+    .venv/bin/python bench/replay.py [--events 2000000] [--window-min 60] [--cold]
 
 Fills a SQLite log with synthetic rows (one PBX, 20 events/s, event text of the usual
 size), then times ``replay_log`` for the last ``--window-min`` minutes, as the daemon does
 at start, and the same selection by the former plan (``received_ms`` over the whole log)
-for comparison.
+for comparison. ``--cold`` (root) empties the OS page cache before each measurement, as
+after a reboot.
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import sqlite3
+import subprocess
 import sys
 import tempfile
 import time
@@ -51,7 +53,14 @@ def fill(path: Path, events: int) -> int:
     return end_ms
 
 
-async def run(events: int, window_min: int) -> None:
+def drop_caches(cold: bool) -> None:
+    """Empty the OS page cache (root only), so that reads come from the disk."""
+    if cold:
+        subprocess.run(["sync"], check=True)
+        Path("/proc/sys/vm/drop_caches").write_text("3\n")
+
+
+async def run(events: int, window_min: int, cold: bool) -> None:
     with tempfile.TemporaryDirectory() as tmp:
         path = Path(tmp) / "log.db"
         engine = make_engine(f"sqlite+aiosqlite:///{path}")
@@ -64,6 +73,7 @@ async def run(events: int, window_min: int) -> None:
         )
         since = end_ms - window_min * 60_000
         async with engine.connect() as conn:
+            drop_caches(cold)
             t0 = time.perf_counter()
             start = await first_id_since(conn, "pbx", since)
             rows = await conn.exec_driver_sql(
@@ -76,6 +86,7 @@ async def run(events: int, window_min: int) -> None:
                 f"selection now (bisection, then the id range): {n:,} rows in"
                 f" {time.perf_counter() - t0:.3f} s"
             )
+            drop_caches(cold)
             t0 = time.perf_counter()
             rows = await conn.exec_driver_sql(
                 "SELECT raw, received_ms FROM ami_events WHERE pbx_id = ? AND received_ms >= ?"
@@ -87,6 +98,7 @@ async def run(events: int, window_min: int) -> None:
                 f"selection before (received_ms filter, the planner's plan): {n:,} rows in"
                 f" {time.perf_counter() - t0:.3f} s"
             )
+        drop_caches(cold)
         t0 = time.perf_counter()
         await replay_log(engine, "pbx", since_ms=since)
         print(
@@ -100,8 +112,9 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--events", type=int, default=2_000_000)
     parser.add_argument("--window-min", type=int, default=60)
+    parser.add_argument("--cold", action="store_true", help="empty the page cache (root)")
     args = parser.parse_args()
-    asyncio.run(run(args.events, args.window_min))
+    asyncio.run(run(args.events, args.window_min, args.cold))
     return 0
 
 
