@@ -55,7 +55,9 @@ class AmiTestClient:
         await self.writer.drain()
 
     async def _read_some(self, limit_s: float) -> None:
-        data = await asyncio.wait_for(self.reader.read(1 << 16), limit_s)
+        self._take(await asyncio.wait_for(self.reader.read(1 << 16), limit_s))
+
+    def _take(self, data: bytes) -> None:
         if not data:
             self.eof = True
             return
@@ -96,9 +98,11 @@ class AmiTestClient:
                 await self._read_some(max(0.01, deadline - loop.time()))
 
     async def pump(self) -> None:
-        """Read everything until EOF (run it as a task while the simulator runs)."""
+        """Read everything until EOF (run it as a task while the simulator runs; cancel it
+        to stop). No wait_for here: on Python 3.11 a cancel that lands as the read
+        completes can be swallowed by wait_for, and the pump would then read forever."""
         while not self.eof:
-            await self._read_some(3600)
+            self._take(await self.reader.read(1 << 16))
 
     def events(self, name: str | None = None) -> list[AmiMessage]:
         return [m for m in self.inbox if m.is_event and (name is None or m.name == name)]
