@@ -57,6 +57,9 @@ _SPAN, _RECORDS = 1, 2
 # events dropped, failures; failing.
 _STATUS = struct.Struct("!QQQQQB")
 _Records = tuple[list[CallRecord], list[IvrHangup]]
+# What the child holds per message: seq, spans of event frames with their receipt ms, how
+# many frames, records.
+_Held = tuple[int, list[tuple[bytes, int]], int, _Records | None]
 _records_encoder = msgspec.msgpack.Encoder()
 _records_decoder = msgspec.msgpack.Decoder(_Records)
 _CONTEXT = "forkserver"
@@ -107,8 +110,7 @@ class _Child:
     def __init__(self, sock: socket.socket, config: LogWriterConfig) -> None:
         self.sock = sock
         self.config = config
-        # (seq, spans of event frames with their receipt ms, how many frames, records)
-        self.spans: deque[tuple[int, list[tuple[bytes, int]], int, _Records | None]] = deque()
+        self.spans: deque[_Held] = deque()
         self.rows = 0
         self.received = 0  # messages read from the parent
         self.closing = False
@@ -190,7 +192,7 @@ class _Child:
         """Database down too long: drop the oldest rows beyond the limit (counted)."""
         dropped = 0
         last = -1
-        kept: list[tuple[int, list[tuple[bytes, int]], int, _Records | None]] = []
+        kept: list[_Held] = []
         while self.spans and self.rows > self.config.max_buffered_events:
             seq, _spans, n, records = self.spans.popleft()
             self.rows -= n
