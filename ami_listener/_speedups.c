@@ -555,6 +555,24 @@ fail:
     return NULL;
 }
 
+/* The first ": " in [pos, eol) (line.find(": ") of a header line), or -1. */
+static Py_ssize_t
+find_separator(const char *data, Py_ssize_t pos, Py_ssize_t eol)
+{
+    for (Py_ssize_t at = pos; at + 1 < eol;) {
+        const char *colon = memchr(data + at, ':', (size_t)(eol - 1 - at));
+        if (colon == NULL) {
+            return -1;
+        }
+        at = (Py_ssize_t)(colon - data);
+        if (data[at + 1] == ' ') {
+            return at;
+        }
+        at++;
+    }
+    return -1;
+}
+
 /* A str from ASCII bytes (one byte per character: no decoding to do). */
 static PyObject *
 ascii_str(const char *data, Py_ssize_t size)
@@ -579,19 +597,7 @@ split_ascii_headers(const char *data, Py_ssize_t size)
         const char *nl = memchr(data + pos, '\n', (size_t)(size - pos));
         Py_ssize_t eol = nl == NULL ? size : (Py_ssize_t)(nl - data);
         lines++;
-        Py_ssize_t sep = -1;
-        for (Py_ssize_t at = pos; at + 1 < eol;) {
-            const char *colon = memchr(data + at, ':', (size_t)(eol - 1 - at));
-            if (colon == NULL) {
-                break;
-            }
-            at = (Py_ssize_t)(colon - data);
-            if (data[at + 1] == ' ') {
-                sep = at;
-                break;
-            }
-            at++;
-        }
+        Py_ssize_t sep = find_separator(data, pos, eol);
         if (sep < 0) {
             Py_DECREF(headers);
             Py_RETURN_NONE;
@@ -743,19 +749,7 @@ pick_headers(PyObject *Py_UNUSED(module), PyObject *const *args, Py_ssize_t narg
         if (eol == pos || data[eol - 1] == '\r') {
             goto not_plain;
         }
-        Py_ssize_t sep = -1;
-        for (Py_ssize_t at = pos; at + 1 < eol;) {
-            const char *colon = memchr(data + at, ':', (size_t)(eol - 1 - at));
-            if (colon == NULL) {
-                break;
-            }
-            at = (Py_ssize_t)(colon - data);
-            if (data[at + 1] == ' ') {
-                sep = at;
-                break;
-            }
-            at++;
-        }
+        Py_ssize_t sep = find_separator(data, pos, eol);
         if (sep <= pos) {
             goto not_plain;
         }
