@@ -9,6 +9,7 @@ import os
 import signal
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import pytest
 import sqlalchemy as sa
@@ -51,6 +52,21 @@ async def until(predicate: Callable[[], bool], what: str, timeout_s: float = 60.
         await asyncio.sleep(0.01)
 
 
+async def started_writer(
+    db: Path, *, pbx_id: str = "lab", restart_delay_s: float = 0.5, **config: Any
+) -> tuple[AsyncEngine, LogWriterProcess, WriterStats]:
+    """A fresh SQLite log at ``db`` and a started writer process for it."""
+    url = f"sqlite+aiosqlite:///{db}"
+    engine = make_engine(url)
+    await create_schema(engine)
+    stats = WriterStats()
+    writer = LogWriterProcess(
+        LogWriterConfig(url=url, pbx_id=pbx_id, **config), stats, restart_delay_s=restart_delay_s
+    )
+    writer.start()
+    return engine, writer, stats
+
+
 def test_a_span_splits_back_into_its_frames() -> None:
     frames = event_frames()[:500]
     rows = span_rows("lab", join_frames(frames), 1.0)
@@ -59,18 +75,11 @@ def test_a_span_splits_back_into_its_frames() -> None:
 
 
 async def test_killed_writer_is_restarted_and_nothing_is_lost_or_doubled(tmp_path: Path) -> None:
-    url = f"sqlite+aiosqlite:///{tmp_path / 'log.db'}"
-    engine = make_engine(url)
-    await create_schema(engine)
-    stats = WriterStats()
-    writer = LogWriterProcess(
-        LogWriterConfig(url=url, pbx_id="lab", batch_events=300, flush_interval_s=0.02),
-        stats,
-        restart_delay_s=0.05,
+    engine, writer, stats = await started_writer(
+        tmp_path / "log.db", batch_events=300, flush_interval_s=0.02, restart_delay_s=0.05
     )
     frames = event_frames()
     assert len(frames) == N_EVENTS
-    writer.start()
     await asyncio.wait_for(writer.connected.wait(), 60)
     half = len(frames) // 2
     for start in range(0, half, 100):
@@ -95,22 +104,16 @@ async def test_killed_writer_is_restarted_and_nothing_is_lost_or_doubled(tmp_pat
 
 
 async def test_stop_writes_everything_held_and_the_call_records(tmp_path: Path) -> None:
-    url = f"sqlite+aiosqlite:///{tmp_path / 'log.db'}"
-    engine = make_engine(url)
-    await create_schema(engine)
     pipeline = Pipeline(CallTracker("lab"), log_events=False)
     for item in iter_capture(CAPTURE.read_bytes()):
         if isinstance(item, AmiMessage):
             pipeline.feed(item, None)
     records = list(pipeline.buffer.calls)
     assert len(records) == 80
-    stats = WriterStats()
     # A long flush interval and a huge batch: whatever is still held at stop() is written.
-    writer = LogWriterProcess(
-        LogWriterConfig(url=url, pbx_id="lab", batch_events=100_000, flush_interval_s=3600),
-        stats,
+    engine, writer, stats = await started_writer(
+        tmp_path / "log.db", batch_events=100_000, flush_interval_s=3600
     )
-    writer.start()
     frames = event_frames()
     for start in range(0, len(frames), 500):
         writer.send(frames[start : start + 500], 1.0)
@@ -128,15 +131,9 @@ async def test_stop_writes_everything_held_and_the_call_records(tmp_path: Path) 
 async def test_a_partial_batch_is_written_when_the_stream_pauses(tmp_path: Path) -> None:
     """A batch short of full does not wait for the (here one-hour) flush interval once
     nothing more arrives."""
-    url = f"sqlite+aiosqlite:///{tmp_path / 'log.db'}"
-    engine = make_engine(url)
-    await create_schema(engine)
-    stats = WriterStats()
-    writer = LogWriterProcess(
-        LogWriterConfig(url=url, pbx_id="lab", batch_events=100_000, flush_interval_s=3600),
-        stats,
+    engine, writer, stats = await started_writer(
+        tmp_path / "log.db", batch_events=100_000, flush_interval_s=3600
     )
-    writer.start()
     try:
         writer.send(event_frames()[:500], 1.0)
         await until(lambda: stats.events_written == 500, "the paused stream's rows", 30)
@@ -155,11 +152,7 @@ async def test_process_rows_equal_the_in_process_rows(pbx_id: str, tmp_path: Pat
     await ingest_capture(CAPTURE.read_bytes(), inline, pbx_id=pbx_id)
     expected = await log_rows(inline)
     await inline.dispose()
-    url = f"sqlite+aiosqlite:///{tmp_path / 'process.db'}"
-    engine = make_engine(url)
-    await create_schema(engine)
-    writer = LogWriterProcess(LogWriterConfig(url=url, pbx_id=pbx_id), WriterStats())
-    writer.start()
+    engine, writer, _stats = await started_writer(tmp_path / "process.db", pbx_id=pbx_id)
     frames = event_frames()
     for start in range(0, len(frames), 64):
         writer.send(frames[start : start + 64], 5.0)
