@@ -20,6 +20,8 @@ import tempfile
 import time
 from pathlib import Path
 
+from sqlalchemy.ext.asyncio import AsyncConnection
+
 from ami_listener.ingest import first_id_since, replay_log
 from ami_listener.store import create_schema, make_engine
 
@@ -31,23 +33,15 @@ def fill(path: Path, events: int) -> int:
     conn = sqlite3.connect(path)
     end_ms = int(time.time() * 1000)
     start_ms = end_ms - events * 50
-    batch = []
-    for i in range(events):
-        ms = start_ms + i * 50
-        batch.append(("pbx", i.to_bytes(16, "big"), "Newexten", ms, ms, _RAW.format(ts=ms / 1000)))
-        if len(batch) == 50_000:
-            conn.executemany(
-                "INSERT INTO ami_events (pbx_id, digest, event, ts_ms, received_ms, raw)"
-                " VALUES (?, ?, ?, ?, ?, ?)",
-                batch,
-            )
-            batch.clear()
-    if batch:
-        conn.executemany(
-            "INSERT INTO ami_events (pbx_id, digest, event, ts_ms, received_ms, raw)"
-            " VALUES (?, ?, ?, ?, ?, ?)",
-            batch,
-        )
+    rows = (
+        ("pbx", i.to_bytes(16, "big"), "Newexten", ms, ms, _RAW.format(ts=ms / 1000))
+        for i, ms in enumerate(range(start_ms, start_ms + events * 50, 50))
+    )
+    conn.executemany(  # executemany consumes the generator: no list of 2M rows
+        "INSERT INTO ami_events (pbx_id, digest, event, ts_ms, received_ms, raw)"
+        " VALUES (?, ?, ?, ?, ?, ?)",
+        rows,
+    )
     conn.commit()
     conn.close()
     return end_ms
@@ -58,6 +52,14 @@ def drop_caches(cold: bool) -> None:
     if cold:
         subprocess.run(["sync"], check=True)
         Path("/proc/sys/vm/drop_caches").write_text("3\n")
+
+
+async def timed_select(
+    conn: AsyncConnection, label: str, sql: str, params: tuple[object, ...], t0: float
+) -> None:
+    """Fetch every row of ``sql`` and print how long it took since ``t0``."""
+    n = len((await conn.exec_driver_sql(sql, params)).all())
+    print(f"{label}: {n:,} rows in {time.perf_counter() - t0:.3f} s")
 
 
 async def run(events: int, window_min: int, cold: bool) -> None:
@@ -76,27 +78,22 @@ async def run(events: int, window_min: int, cold: bool) -> None:
             drop_caches(cold)
             t0 = time.perf_counter()
             start = await first_id_since(conn, "pbx", since)
-            rows = await conn.exec_driver_sql(
+            await timed_select(
+                conn,
+                "selection now (bisection, then the id range)",
                 "SELECT raw, received_ms FROM ami_events WHERE +pbx_id = ? AND id >= ?"
                 " AND received_ms >= ? ORDER BY id",
                 ("pbx", start, since),
-            )
-            n = len(rows.all())
-            print(
-                f"selection now (bisection, then the id range): {n:,} rows in"
-                f" {time.perf_counter() - t0:.3f} s"
+                t0,
             )
             drop_caches(cold)
-            t0 = time.perf_counter()
-            rows = await conn.exec_driver_sql(
+            await timed_select(
+                conn,
+                "selection before (received_ms filter, the planner's plan)",
                 "SELECT raw, received_ms FROM ami_events WHERE pbx_id = ? AND received_ms >= ?"
                 " ORDER BY id",
                 ("pbx", since),
-            )
-            n = len(rows.all())
-            print(
-                f"selection before (received_ms filter, the planner's plan): {n:,} rows in"
-                f" {time.perf_counter() - t0:.3f} s"
+                time.perf_counter(),
             )
         drop_caches(cold)
         t0 = time.perf_counter()
