@@ -13,17 +13,17 @@ _FLAGS = ["-O2", "-Wall", "-Wextra", "-Wno-unused-parameter"]
 setup(
     ext_modules=[
         Extension(
-            "ami_listener._speedups",
-            sources=["ami_listener/_speedups.c"],
-            depends=["ami_listener/_rowscan.h"],
+            "centralita.ami_listener._speedups",
+            sources=["centralita/ami_listener/_speedups.c"],
+            depends=["centralita/ami_listener/_rowscan.h"],
             optional=True,
             extra_compile_args=_FLAGS,
         ),
         # Event-log rows straight into SQLite: needs SQLite's header (libsqlite3-dev).
         Extension(
-            "ami_listener._sqlitelog",
-            sources=["ami_listener/_sqlitelog.c"],
-            depends=["ami_listener/_rowscan.h"],
+            "centralita.ami_listener._sqlitelog",
+            sources=["centralita/ami_listener/_sqlitelog.c"],
+            depends=["centralita/ami_listener/_rowscan.h"],
             libraries=["sqlite3"],
             optional=True,
             extra_compile_args=_FLAGS,

@@ -25,12 +25,12 @@ import time
 from pathlib import Path
 from typing import Any
 
-from ami_listener.protocol import AmiMessage, AmiParser, encode_action
-from ami_listener.service import AmiSettings, ListenerService
-from ami_listener.store import create_schema, make_engine
-from ami_listener.tracker import CallTracker
-from simulator.config import lab_config
-from simulator.model import Engine
+from centralita.ami_listener.protocol import AmiMessage, AmiParser, encode_action
+from centralita.ami_listener.service import AmiSettings, ListenerService
+from centralita.ami_listener.store import create_schema, make_engine
+from centralita.ami_listener.tracker import CallTracker
+from centralita.simulator.config import lab_config
+from centralita.simulator.model import Engine
 
 CHUNK = 64 * 1024
 

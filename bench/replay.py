@@ -22,8 +22,8 @@ from pathlib import Path
 
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from ami_listener.ingest import first_id_since, replay_log
-from ami_listener.store import create_schema, make_engine
+from centralita.ami_listener.ingest import first_id_since, replay_log
+from centralita.ami_listener.store import create_schema, make_engine
 
 _RAW = "Event: Newexten\nPrivilege: dialplan,all\nTimestamp: {ts:.6f}\n" + "X: y\n" * 20
 

@@ -1,5 +1,6 @@
 """Benchmark of the monthly report: N synthetic calls (default 1,000,000) in one month,
-into SQLite and PostgreSQL; times the monthly summary and the XLSX export.
+into SQLite and PostgreSQL; times the monthly summary and the XLSX export, and reports the
+process's peak RSS (``VmHWM``) before and after the export.
 
     .venv/bin/python bench/report.py                       # 1M calls, SQLite + PostgreSQL
     .venv/bin/python bench/report.py --calls 100000 --no-pg --no-xlsx
@@ -15,6 +16,7 @@ import argparse
 import asyncio
 import math
 import random
+import resource
 import statistics
 import tempfile
 import time
@@ -25,12 +27,12 @@ from typing import Any
 
 import sqlalchemy as sa
 
-from ami_listener.schema import calls
-from ami_listener.store import create_schema, make_engine
-from metrics.periods import Period
-from metrics.queries import ReportRequest, fetch_buckets, iter_detail, monthly_report
-from metrics.schema import create_schema as create_metrics_schema
-from metrics.service_level import CountingRules
+from centralita.ami_listener.schema import calls
+from centralita.ami_listener.store import create_schema, make_engine
+from centralita.metrics.periods import Period
+from centralita.metrics.queries import ReportRequest, fetch_buckets, iter_detail, monthly_report
+from centralita.metrics.schema import create_schema as create_metrics_schema
+from centralita.metrics.service_level import CountingRules
 
 MONTH = "2026-11"
 SERVICES = (
@@ -73,11 +75,21 @@ def synthetic_calls(n: int, period: Period, seed: int = 2027) -> Iterator[dict[s
             outcome = "timeout"
         elif roll < 0.985:
             outcome = "exit-with-key"
-        else:
+        elif roll < 0.997:
             outcome = "exit-empty"
+        elif roll < 0.999:
+            outcome = "cut"  # waiting when the PBX went down: wait and end unknown
+        else:
+            outcome = "unknown"  # left during an AMI outage: how and when unknown
         answered = outcome in ("answered", "transferred")
         talk_ms = int(rng.uniform(20, 400) * 1000) if answered else None
-        wait_s = math.floor((entered + wait_ms) / 1000) - math.floor(entered / 1000)
+        wait_s: int | None = math.floor((entered + wait_ms) / 1000) - math.floor(entered / 1000)
+        wait: int | None = wait_ms
+        ended: int | None = entered + wait_ms + (talk_ms or 0)
+        marks = ""
+        if outcome in ("cut", "unknown"):
+            wait = wait_s = ended = None
+            marks = "ended_at" if outcome == "cut" else "left_at,outcome,ended_at"
         yield {
             "pbx_id": "bench",
             "uniqueid": f"{entered // 1000}.{i}",
@@ -90,8 +102,8 @@ def synthetic_calls(n: int, period: Period, seed: int = 2027) -> Iterator[dict[s
             "caller_name": "",
             "entered_at_ms": entered,
             "answered_at_ms": entered + wait_ms if answered else None,
-            "ended_at_ms": entered + wait_ms + (talk_ms or 0),
-            "wait_ms": wait_ms,
+            "ended_at_ms": ended,
+            "wait_ms": wait,
             "wait_asterisk_s": wait_s,
             "holdtime_s": wait_s if answered else None,
             "talk_ms": talk_ms,
@@ -104,8 +116,10 @@ def synthetic_calls(n: int, period: Period, seed: int = 2027) -> Iterator[dict[s
             "outcome": outcome,
             "transferred": outcome == "transferred",
             "ivr": None,
-            "resynced": False,
-            "gap": False,
+            "resynced": bool(marks),
+            "gap": bool(marks),
+            "source": "ami",
+            "marks": marks,
         }
 
 
@@ -181,6 +195,17 @@ async def fill_postgres(admin: str, name: str, n: int, period: Period) -> tuple[
     return url, loaded
 
 
+def peak_rss_mb() -> float:
+    """The process's peak resident set size so far, in MB (``VmHWM``, else ``ru_maxrss``)."""
+    try:
+        for line in Path("/proc/self/status").read_text().splitlines():
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) / 1024
+    except OSError:
+        pass
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
 def pg_url(admin: str, name: str) -> str:
     """The asyncpg URL of database ``name`` on the server of ``admin``."""
     base = admin.rsplit("/", 1)[0]
@@ -219,14 +244,16 @@ async def time_report(url: str, period: Period, *, xlsx: bool, repeat: int) -> d
         )
         out["summary_other_rules_s"] = time.perf_counter() - t0
         if xlsx:
-            from metrics.export_xlsx import write_xlsx
+            from centralita.metrics.export_xlsx import write_xlsx
 
             with tempfile.TemporaryDirectory() as tmp:
                 target = Path(tmp) / "report.xlsx"
+                out["peak_rss_before_xlsx_mb"] = peak_rss_mb()
                 t0 = time.perf_counter()
                 async with engine.connect() as conn:
                     rows = await write_xlsx(report, target, iter_detail(conn, request))
                 out["xlsx_s"] = time.perf_counter() - t0
+                out["peak_rss_mb"] = peak_rss_mb()
                 out["xlsx_rows"] = rows
                 out["xlsx_mb"] = target.stat().st_size / 1e6
     finally:

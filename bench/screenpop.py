@@ -39,12 +39,12 @@ import aiomqtt
 import msgspec
 import paho.mqtt.client as paho
 
-from ami_listener.client import ReadItem
-from ami_listener.protocol import AmiMessage
-from ami_listener.tracker import CallAnswered, Effect
+from centralita.ami_listener.client import ReadItem
+from centralita.ami_listener.protocol import AmiMessage
+from centralita.ami_listener.tracker import CallAnswered, Effect
 from centralita.daemon import Daemon
 from centralita.settings import parse_settings
-from simulator.capture_server import CaptureServer
+from centralita.simulator.capture_server import CaptureServer
 from tests.console.ami_calls import Call
 
 SECRET = "bench-secret"

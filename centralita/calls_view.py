@@ -12,8 +12,9 @@ from zoneinfo import ZoneInfo
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from ami_listener.records import iso_utc
-from ami_listener.schema import calls
+from centralita.ami_listener.records import iso_utc
+from centralita.ami_listener.schema import calls
+from centralita.metrics.cellsafe import protect_value
 
 LA_PAZ = ZoneInfo("America/La_Paz")
 
@@ -42,6 +43,8 @@ CSV_COLUMNS: tuple[str, ...] = (
     "join_position",
     "abandon_position",
     "gap",
+    "source",
+    "marks",
 )
 
 
@@ -107,23 +110,29 @@ async def fetch_calls(
                 "join_position": r["join_position"],
                 "abandon_position": r["abandon_position"],
                 "gap": bool(r["gap"]),
+                "source": r["source"],
+                "marks": r["marks"],
             }
         )
     return out
 
 
+def _csv_field(value: Any) -> Any:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if value is None:
+        return ""
+    return protect_value(value)  # a caller number or name never starts a formula
+
+
 def render_csv(rows: list[dict[str, Any]]) -> str:
-    """CSV with a header row; booleans as true/false, missing values empty."""
+    """CSV with a header row; booleans as true/false, missing values empty; texts that a
+    spreadsheet would read as formulas get a quote in front (:mod:`metrics.cellsafe`)."""
     buf = io.StringIO()
     writer = csv.DictWriter(buf, fieldnames=CSV_COLUMNS, lineterminator="\n")
     writer.writeheader()
     for row in rows:
-        writer.writerow(
-            {
-                k: ("true" if v else "false") if isinstance(v, bool) else ("" if v is None else v)
-                for k, v in row.items()
-            }
-        )
+        writer.writerow({k: _csv_field(v) for k, v in row.items()})
     return buf.getvalue()
 
 

@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import signal
+import socket
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -20,16 +21,15 @@ from typing import Any
 import structlog
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from ami_listener.ingest import replay_log
-from ami_listener.pipeline import EffectSink
-from ami_listener.service import AmiSettings, ListenerService
-from ami_listener.store import make_engine
-from ami_listener.tracker import CallTracker, ServiceResolver
-from centralita.db import migrate
+from centralita.ami_listener.ingest import replay_log
+from centralita.ami_listener.pipeline import EffectSink
+from centralita.ami_listener.service import AmiSettings, ListenerService
+from centralita.ami_listener.tracker import CallTracker, ServiceResolver
+from centralita.healing import run_healing
 from centralita.logs import logging_setup
+from centralita.routing import RoutingHolder, default_routing_path
 from centralita.routing_glue import resolver_for
 from centralita.settings import Settings
-from routing import RoutingHolder, default_routing_path
 
 log = structlog.get_logger(__name__)
 
@@ -65,14 +65,35 @@ class Daemon:
         self.extra_sinks = extra_sinks or []
         self.parts: DaemonParts | None = None
         self.ready = asyncio.Event()
+        self.drained = asyncio.Event()  # at stop: what was received is stored
+        self.http_socket: socket.socket | None = None  # bound by build(), served by uvicorn
 
     async def build(self) -> DaemonParts:
-        """Open the database, load routing, rebuild state from the log, build the listener."""
+        """Bind the HTTP port, open the database, load routing, rebuild state from the log,
+        build the listener.
+
+        Raises:
+            StartupError: the HTTP port cannot be bound (before anything else is done).
+        """
         s = self.settings
-        engine = make_engine(s.database_url())
-        await migrate(engine)
+        if s.http.enabled and self.http_socket is None:
+            from centralita.http import bind_http
+
+            self.http_socket = bind_http(s.http.host, s.http.port)
+        from centralita.db import open_engine
+
+        try:
+            engine = await open_engine(s.database_url())  # one Spanish line when unusable
+        except BaseException:
+            self._release_http_socket()  # refused at start: nothing stays bound
+            raise
         routing_path = Path(s.routing.path) if s.routing.path else default_routing_path()
-        holder = RoutingHolder(routing_path)
+        try:
+            holder = RoutingHolder(routing_path)
+        except BaseException:
+            await engine.dispose()
+            self._release_http_socket()
+            raise
         resolver = dynamic_resolver(holder)
         since = int((time.time() - s.replay_window_s) * 1000)
         _records, tracker = await replay_log(engine, s.pbx_id, service_for=resolver, since_ms=since)
@@ -110,6 +131,11 @@ class Daemon:
         )
         return self.parts
 
+    def _release_http_socket(self) -> None:
+        if self.http_socket is not None:
+            self.http_socket.close()
+            self.http_socket = None
+
     async def run(self) -> int:
         """Run until stopped (SIGTERM/SIGINT or ``stop()``); SIGHUP reloads routing."""
         parts = self.parts or await self.build()
@@ -127,11 +153,18 @@ class Daemon:
                 # Optional parts (IVR, HTTP, publisher) end by themselves on stop_event.
                 for coro in self._optional_tasks(parts):
                     group.create_task(coro)
+                healing = None
+                if self.settings.queue_log.path:  # healing from queue_log (never raises)
+                    healing = group.create_task(run_healing(self, parts), name="queue-log-healing")
                 self.ready.set()
                 await self.stop_event.wait()
                 log.info("daemon_stopping")
                 with contextlib.suppress(TimeoutError):
                     await parts.listener.drain(timeout_s=10)
+                self.drained.set()
+                if healing is not None:  # its last pass sees every record stored
+                    with contextlib.suppress(TimeoutError):
+                        await asyncio.wait_for(asyncio.shield(healing), 30)
                 for task in core:
                     task.cancel()
         finally:
@@ -139,6 +172,8 @@ class Daemon:
                 with contextlib.suppress(NotImplementedError, RuntimeError, ValueError):
                     loop.remove_signal_handler(sig)
             await parts.engine.dispose()
+            if self.http_socket is not None:  # uvicorn closed it, unless it never served
+                self.http_socket.close()
         return 0
 
     def _optional_tasks(self, parts: DaemonParts) -> list[Any]:

@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
 
-from ami_listener.protocol import AmiMessage, AmiParser, Banner, encode_action
+from centralita.ami_listener.protocol import AmiMessage, AmiParser, Banner, encode_action
 from centralita.settings import Settings, SettingsError, load_settings
 
 Status = Literal["ok", "warn", "fail"]
@@ -164,6 +164,7 @@ async def _ami_dialogue(
     ]
     try:
         found.append(await _queue_status(session, timeout_s))
+        found += await _write_permissions(session, settings, timeout_s)
         await session.watch(events_s)
         with contextlib.suppress(OSError):
             session.writer.write(encode_action([("Action", "Logoff")]))
@@ -196,6 +197,83 @@ async def _queue_status(session: _AmiSession, timeout_s: float) -> Finding:
     return Finding("AMI", "ok", f"QueueStatus: {len(queues)} colas, {len(members)} agentes")
 
 
+def needed_write_classes(settings: Settings) -> frozenset[str]:
+    """The AMI write classes the enabled features need: reporting for ``Status`` (the
+    resync), originate for the campaign's dialer (as ``centralita conf generate`` writes)."""
+    return frozenset(
+        {"reporting"}
+        | ({"originate"} if settings.campaign.enabled else set())
+        | ({"call", "agent"} if settings.console.call_controls else set())  # Redirect, QueuePause
+    )
+
+
+async def _write_permissions(
+    session: _AmiSession, settings: Settings, timeout_s: float
+) -> list[Finding]:
+    """``ListCommands`` lists the actions this user may run, each with its classes
+    (``Originate: Originate a call. (Priv: originate,all)``): the user can run an action
+    when it holds one of them. Warn about actions of classes no enabled feature needs."""
+    reply = await session.action(timeout_s, ("Action", "ListCommands"))
+    if reply.get("Response") != "Success":
+        said = reply.get("Message") or reply.get("Response")
+        return [
+            Finding(
+                "AMI",
+                "warn",
+                f"no se pudieron comprobar los permisos de escritura (ListCommands: «{said}»)",
+            )
+        ]
+    allowed: dict[str, frozenset[str]] = {}
+    for name, value in reply.headers.items():
+        _synopsis, sep, priv = value.rpartition("(Priv: ")
+        if sep and priv.endswith(")"):
+            allowed[name] = frozenset(priv[:-1].split(",")) - {"all", "<none>", "none"}
+    needed = needed_write_classes(settings)
+    ami = settings.ami.username
+    found: list[Finding] = []
+    if "Status" not in allowed:
+        found.append(
+            Finding(
+                "AMI",
+                "fail",
+                f"el usuario {ami!r} no puede pedir Status: la resincronización tras un corte"
+                " no ve los canales; agregue write=reporting (centralita conf generate)",
+            )
+        )
+    if settings.campaign.enabled and "Originate" not in allowed:
+        found.append(
+            Finding(
+                "AMI",
+                "fail",
+                f"[campaign] está activa pero el usuario {ami!r} no puede hacer Originate:"
+                " agregue write=originate (centralita conf generate --campaign)",
+            )
+        )
+    extra = sorted(name for name, classes in allowed.items() if classes and not classes & needed)
+    if extra:
+        unneeded = sorted(set().union(*(allowed[name] for name in extra)) - needed)
+        shown = ", ".join(extra[:6]) + (f" y {len(extra) - 6} más" if len(extra) > 6 else "")
+        hint = (
+            " (la campaña está desactivada)"
+            if "originate" in unneeded and not settings.campaign.enabled
+            else ""
+        )
+        found.append(
+            Finding(
+                "AMI",
+                "warn",
+                f"el usuario {ami!r} tiene permisos de escritura que centralita no necesita"
+                f"{hint}: puede ejecutar {shown}; deje write={','.join(sorted(needed))}"
+                f" en manager_custom.conf (clases de más: {', '.join(unneeded)})",
+            )
+        )
+    if not found:
+        found.append(
+            Finding("AMI", "ok", f"permisos de escritura justos: {','.join(sorted(needed))}")
+        )
+    return found
+
+
 def _events_finding(seen: set[str], events: str, window_s: float) -> Finding:
     wanted = [c for c in NEEDED_CLASSES if c in events.split(",")]
     missing_in_config = [c for c in NEEDED_CLASSES if c not in wanted]
@@ -220,15 +298,22 @@ def _events_finding(seen: set[str], events: str, window_s: float) -> Finding:
 
 
 async def check_broker(settings: Settings, timeout_s: float) -> list[Finding]:
-    """Connect to the MQTT broker when one is configured."""
+    """Connect to the MQTT broker when one is configured, as the daemon does (username,
+    password, TLS); warn when that is anonymous or unencrypted."""
     mqtt = settings.mqtt
     if not mqtt.host:
         return [
             Finding("broker", "ok", "sin broker externo: ventanas emergentes por el bus interno")
         ]
+    import ssl
+
     import aiomqtt
 
     where = f"{mqtt.host}:{mqtt.port}"
+    try:
+        login = settings.mqtt_login()
+    except SettingsError as exc:
+        return [Finding("broker", "fail", str(exc))]
     try:
         async with (
             asyncio.timeout(timeout_s),
@@ -236,15 +321,73 @@ async def check_broker(settings: Settings, timeout_s: float) -> list[Finding]:
                 mqtt.host,
                 mqtt.port,
                 identifier=f"centralita-doctor-{settings.pbx_id}",
+                username=login.username,
+                password=login.password,
+                tls_context=login.tls_context,
+                tls_insecure=login.tls_insecure if login.tls_context is not None else None,
                 timeout=timeout_s,
             ),
         ):
             pass
     except TimeoutError:
         return [Finding("broker", "fail", f"el broker MQTT en {where} no responde")]
+    except aiomqtt.MqttCodeError as exc:
+        code = exc.rc if isinstance(exc.rc, int) else getattr(exc.rc, "value", None)
+        if code in _MQTT_REFUSED_LOGIN:
+            who = f"el usuario {login.username!r}" if login.username else "una conexión anónima"
+            return [
+                Finding(
+                    "broker",
+                    "fail",
+                    f"el broker MQTT en {where} rechazó {who} ({exc}): revise mqtt.username y"
+                    f" la contraseña (${mqtt.password_env} o mqtt.password_file)",
+                )
+            ]
+        return [Finding("broker", "fail", f"el broker MQTT en {where} rechazó la conexión: {exc}")]
     except (aiomqtt.MqttError, OSError) as exc:
+        if isinstance(exc, ssl.SSLError) or "SSL" in str(exc) or "certificate" in str(exc):
+            return [
+                Finding(
+                    "broker",
+                    "fail",
+                    f"TLS con el broker MQTT en {where} falló ({exc}): revise mqtt.ca_file,"
+                    " el nombre del certificado del broker (host) y mqtt.cert_file/key_file",
+                )
+            ]
         return [Finding("broker", "fail", f"no se puede conectar al broker MQTT en {where}: {exc}")]
-    return [Finding("broker", "ok", f"broker MQTT en {where} acepta conexiones")]
+    who = f"usuario {login.username!r}" if login.username else "anónimo"
+    how = "TLS" if login.tls_context is not None else "sin cifrar"
+    found = [Finding("broker", "ok", f"broker MQTT en {where} acepta conexiones ({who}, {how})")]
+    if (login.username is None or login.tls_context is None) and not _loopback(mqtt.host):
+        missing = []
+        if login.username is None:
+            missing.append("usuario y contraseña (mqtt.username, mqtt.password_file)")
+        if login.tls_context is None:
+            missing.append("cifrado (mqtt.tls = true, mqtt.ca_file)")
+        found.append(
+            Finding(
+                "broker",
+                "warn",
+                f"el broker acepta a este cliente sin {' ni '.join(missing)}: cualquiera en la"
+                " red podría leer o publicar ventanas emergentes",
+            )
+        )
+    return found
+
+
+def _loopback(host: str) -> bool:
+    import ipaddress
+
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+# CONNACK refusals for a bad login: MQTT 3.1.1 codes 4 and 5, MQTT 5 codes 134 and 135.
+_MQTT_REFUSED_LOGIN = frozenset({4, 5, 134, 135})
 
 
 def _db_reason(exc: BaseException) -> str:
@@ -268,13 +411,14 @@ async def check_database(settings: Settings, timeout_s: float) -> list[Finding]:
     from sqlalchemy import text
     from sqlalchemy.engine import make_url
 
-    from ami_listener.store import make_engine
-    from centralita.db import alembic_config
+    from centralita.ami_listener.store import make_engine
+    from centralita.db import DatabaseError, alembic_config, check_database_url
 
     safe = settings.safe_database_url()
     try:
         url = settings.database_url()
-    except SettingsError as exc:
+        check_database_url(url)
+    except (SettingsError, DatabaseError) as exc:
         return [Finding("base de datos", "fail", str(exc))]
     parsed = make_url(url)
     db_file = parsed.database or ""
@@ -313,7 +457,7 @@ async def check_database(settings: Settings, timeout_s: float) -> list[Finding]:
 
 def check_routing(settings: Settings) -> list[Finding]:
     """Load and validate the routing file the daemon would use."""
-    from routing import RoutingError, default_routing_path, load_routing
+    from centralita.routing import RoutingError, default_routing_path, load_routing
 
     path = settings.routing.path or str(default_routing_path())
     try:
@@ -325,12 +469,47 @@ def check_routing(settings: Settings) -> list[Finding]:
     return [Finding("enrutamiento", "ok", f"{path}: válido, {services} servicios")]
 
 
+def check_session_key(settings: Settings) -> list[Finding]:
+    """Which key signs the console's sessions, and whether it survives a restart."""
+    import os
+
+    from centralita.wiring import console_session_key
+
+    if not settings.http.enabled:
+        return []
+    area = "sesiones de consola"
+    try:
+        found = console_session_key(settings, create=False)
+    except SettingsError as exc:
+        return [Finding(area, "fail", f"{exc}")]
+    if found.source == "random":
+        msg = (
+            f"ninguna clave se puede conservar ({found.detail}): cada reinicio cierra todas"
+            f" las consolas; defina ${settings.http.session_key_env} o http.session_key_file,"
+            " o permita escribir en el directorio de estado"
+        )
+        return [Finding(area, "warn", msg)]
+    if found.source == "env":
+        return [Finding(area, "ok", f"clave de la variable ${found.detail}")]
+    label = "http.session_key_file" if found.source == "file" else "clave generada"
+    path = found.detail.split(" (", 1)[0]
+    with contextlib.suppress(OSError):
+        if os.stat(path).st_mode & 0o077:
+            msg = f"{label} {path} es legible por otros: ejecute chmod 600 {path}"
+            return [Finding(area, "warn", msg)]
+    return [Finding(area, "ok", f"{label}: {found.detail}")]
+
+
 async def diagnose(
     settings: Settings, *, timeout_s: float = 5.0, events_s: float = 5.0
 ) -> list[Finding]:
     """Every check, in the order an admin fixes things."""
+    from centralita.healing import check_queue_log
+
     found = check_routing(settings)
+    found += check_session_key(settings)
     found += await check_database(settings, timeout_s)
+    found += check_queue_log(settings)
     found += await check_broker(settings, timeout_s)
     found += await check_ami(settings, timeout_s, events_s)
     return found
@@ -349,12 +528,23 @@ def render(findings: list[Finding], pbx_id: str) -> str:
 
 def register(subparsers: argparse._SubParsersAction[Any]) -> None:
     """Add `centralita doctor`."""
-    p = subparsers.add_parser("doctor", help="check AMI, broker, database and routing")
-    p.add_argument("--config", metavar="FILE", help="centralita.toml (default: built-in)")
-    p.add_argument("--db", metavar="URL", help="database URL (overrides the config)")
-    p.add_argument("--timeout", type=float, default=5.0, help="seconds per check (default 5)")
+    from centralita.metrics.commands import add_db_option
+
+    p = subparsers.add_parser(
+        "doctor", help="revisar AMI, broker MQTT, base de datos y enrutamiento"
+    )
     p.add_argument(
-        "--events-wait", type=float, default=5.0, help="seconds to watch AMI events (default 5)"
+        "--config", metavar="FILE", help="centralita.toml (por omisión: valores incorporados)"
+    )
+    add_db_option(p, config=True)
+    p.add_argument(
+        "--timeout", type=float, default=5.0, help="segundos por revisión (por omisión 5)"
+    )
+    p.add_argument(
+        "--events-wait",
+        type=float,
+        default=5.0,
+        help="segundos de espera de eventos AMI (por omisión 5)",
     )
     p.set_defaults(func=_cmd_doctor)
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import errno
+import socket
 import time
 from typing import TYPE_CHECKING, Any
 
@@ -10,8 +12,50 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, PlainTextResponse
 from starlette.routing import Mount, Route
 
+from centralita.ivr import prompt_health
+from centralita.settings import StartupError
+
 if TYPE_CHECKING:
     from centralita.daemon import Daemon, DaemonParts
+
+
+def bind_http(host: str, port: int) -> socket.socket:
+    """The [http] listening socket, bound and listening before anything else starts.
+
+    uvicorn binds only once its task runs, when the listener already ingests; a port in
+    use then ended the daemon mid-run (and systemd restarted it, in a loop). Bound here,
+    at start, the error is one clear line and nothing has been read from the AMI.
+
+    Raises:
+        StartupError: the address is taken, not of this machine, or not allowed.
+    """
+    where = f"{host}:{port}"
+    try:
+        infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE)
+    except socket.gaierror as exc:
+        raise StartupError(f"[http] host {host!r} no es una dirección válida ({exc})") from exc
+    family, kind, proto, _name, address = infos[0]
+    sock = socket.socket(family, kind, proto)
+    try:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        sock.bind(address)
+        sock.listen(2048)
+    except OSError as exc:
+        sock.close()
+        if exc.errno == errno.EADDRINUSE:
+            msg = (
+                f"la dirección HTTP {where} ya está en uso (¿otro centralita u otro servicio"
+                " escucha ahí?): detenga ese proceso o cambie port/host en [http]"
+            )
+        elif exc.errno == errno.EACCES:
+            msg = f"sin permiso para escuchar en {where}: use un puerto mayor que 1023 en [http]"
+        elif exc.errno == errno.EADDRNOTAVAIL:
+            msg = f"{host} no es una dirección de esta máquina: corrija host en [http]"
+        else:
+            msg = f"no se puede escuchar en {where} ({exc.strerror or exc}): revise [http]"
+        raise StartupError(msg) from exc
+    sock.setblocking(False)
+    return sock
 
 
 def _metric(
@@ -21,6 +65,28 @@ def _metric(
     lines.append(f"# TYPE {name} {kind}")
     for labels, value in samples:
         lines.append(f"{name}{labels} {value}")
+
+
+def _label_value(text: str) -> str:
+    """A Prometheus label value: backslash, double quote and line feed escaped."""
+    return text.replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n")
+
+
+def ivr_prompt_metrics(pbx: str) -> list[str]:
+    """centralita_ivr_prompt_missing_total: plays of a sound file the PBX lacks, per file."""
+    lines: list[str] = []
+    samples: list[tuple[str, float]] = [
+        (f'{{pbx="{pbx}",file="{_label_value(name)}"}}', count)
+        for name, count in sorted(prompt_health.MISSING_PROMPTS.counts().items())
+    ]
+    _metric(
+        lines,
+        "centralita_ivr_prompt_missing_total",
+        "counter",
+        "IVR prompts the PBX could not play (sound file missing)",
+        samples,
+    )
+    return lines
 
 
 def render_metrics(daemon: Daemon, parts: DaemonParts) -> str:
@@ -109,6 +175,13 @@ def render_metrics(daemon: Daemon, parts: DaemonParts) -> str:
         "log rows dropped in a long DB outage",
         [(lbl, writer.events_dropped)],
     )
+    _metric(
+        lines,
+        "centralita_store_rows_rejected_total",
+        "counter",
+        "rows the database refused, kept in write_rejects",
+        [(lbl, writer.rows_rejected)],
+    )
     waiting = parts.tracker.waiting()
     _metric(
         lines,
@@ -133,6 +206,7 @@ def render_metrics(daemon: Daemon, parts: DaemonParts) -> str:
             "% answered within 20 s today",
             samples,
         )
+    lines += ivr_prompt_metrics(pbx)
     _metric(
         lines,
         "centralita_uptime_seconds",
@@ -167,8 +241,12 @@ def create_http_app(daemon: Daemon, parts: DaemonParts) -> Starlette:
             render_metrics(daemon, parts), media_type="text/plain; version=0.0.4"
         )
 
+    from starlette.middleware import Middleware
+
+    from centralita.console.security import SecurityHeaders
+
     routes: list[Any] = [Route("/health", health), Route("/metrics", metrics)]
     console_app = parts.extra.get("console_app")
     if console_app is not None:
         routes.append(Mount("/", app=console_app))
-    return Starlette(routes=routes)
+    return Starlette(routes=routes, middleware=[Middleware(SecurityHeaders)])

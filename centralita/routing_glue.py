@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from ami_listener.tracker import ServiceResolver, default_service
-from routing import RoutingTable, load_routing
+from centralita.ami_listener.tracker import ServiceResolver, default_service
+from centralita.routing import RoutingTable, load_routing
 
 
 def resolver_for(table: RoutingTable) -> ServiceResolver:

@@ -14,11 +14,13 @@ from typing import TYPE_CHECKING, Any
 import structlog
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from ami_listener.pipeline import EffectSink
-from routing import RoutingHolder
+from centralita.ami_listener.pipeline import EffectSink
+from centralita.routing import RoutingHolder
 
 if TYPE_CHECKING:
+    from centralita.console.security import SessionKey
     from centralita.daemon import Daemon, DaemonParts
+    from centralita.settings import Settings
 
 log = structlog.get_logger(__name__)
 
@@ -35,8 +37,9 @@ def make_sinks(
     extra.setdefault("after_listener", [])
     extra.setdefault("coroutines", [])
     sinks += _screen_pops(daemon, holder, engine, extra)
+    sinks.append(_call_controls(daemon, holder, extra))
     if daemon.settings.campaign.enabled:
-        sinks += _campaign(daemon, engine, extra)
+        sinks += _campaign(daemon, holder, engine, extra)
     return sinks
 
 
@@ -51,28 +54,53 @@ class _CurrentRouting:
         return self.holder.table.service(key)
 
 
+def _indicator_of(table: Any) -> Any:
+    """The wallboard's view of routing.toml (measured services, names, threshold, target)."""
+    from centralita.console.live import Indicator
+
+    return Indicator(
+        tuple(x.key for x in table.measured_services()),
+        {x.key: x.name for x in table.services},
+        table.indicator.threshold_s,
+        table.indicator.target_percent,
+    )
+
+
 def _screen_pops(
     daemon: Daemon, holder: RoutingHolder, engine: AsyncEngine, extra: dict[str, Any]
 ) -> list[EffectSink]:
     """The screen-pop publisher (MQTT, or the in-process bus alone) and the live state."""
-    from ami_listener.publisher import ScreenPopPublisher, directory_lookup, service_resolver
-    from console.live import LiveState
-    from ivr.directory import SqlCustomerDirectory
+    from centralita.console.live import LiveState
+    from centralita.ivr.directory import SqlCustomerDirectory
+    from centralita.ivr.directory_http import HttpCustomerDirectory
+    from centralita.screenpop.publisher import ScreenPopPublisher
+    from centralita.screenpop.resolvers import directory_lookup, service_resolver
 
     s = daemon.settings
-    table = holder.table
+    login = s.mqtt_login() if s.mqtt.host else None
+    crm = s.directory  # [directory] crm_url: cards and the console's guides from the CRM
+    directory = (
+        HttpCustomerDirectory(crm.crm_url, timeout_s=crm.timeout_s)
+        if crm.crm_url
+        else SqlCustomerDirectory(engine)
+    )
+    extra["guide"] = directory
     publisher = ScreenPopPublisher(
         s.pbx_id,
         s.mqtt.host or None,
         s.mqtt.port,
         services=service_resolver(_CurrentRouting(holder)),
-        customer_lookup=directory_lookup(SqlCustomerDirectory(engine)),
+        customer_lookup=directory_lookup(directory),
         pop_max_age_s=s.mqtt.pop_max_age_s,
+        customer_timeout_s=s.mqtt.customer_wait_s,
+        username=login.username if login else None,
+        password=login.password if login else None,
+        tls_context=login.tls_context if login else None,
+        tls_insecure=login.tls_insecure if login else False,
     )
     live = LiveState(
         s.pbx_id,
-        measured=[x.key for x in table.measured_services()],
-        service_names={x.key: x.name for x in table.services},
+        indicator=lambda: _indicator_of(holder.table),
     )
     extra["publisher"] = publisher
     extra["live"] = live
@@ -82,13 +110,59 @@ def _screen_pops(
     return [publisher, live]
 
 
+def _call_controls(daemon: Daemon, holder: RoutingHolder, extra: dict[str, Any]) -> Any:
+    """The console's pause and transfers ([console] call_controls), over the listener's
+    AMI client once it exists; also a sink (the agents' pause states)."""
+    from centralita.asterisk_conf.extensions import TRANSFER_CONTEXT
+    from centralita.campaigns.hosting import DeferredSender
+    from centralita.console.controls import CallControls, TransferTarget
+
+    def targets() -> list[TransferTarget]:
+        table = holder.table
+        return [
+            TransferTarget(s.key, s.name, s.queue)
+            for s in table.services
+            if s.direction == "inbound"
+        ]
+
+    section = daemon.settings.console
+    sender = DeferredSender()
+    extra["after_listener"].append(lambda listener: sender.bind(listener.client))
+    controls = CallControls(
+        enabled=section.call_controls,
+        pause_reasons=section.pause_reasons,
+        sender=sender,
+        transfer_context=TRANSFER_CONTEXT,
+        outbound_context=holder.table.pbx.outbound_context,
+        targets=targets,
+    )
+    extra["call_controls"] = controls
+    return controls
+
+
+def _campaign_rule(settings: Any) -> Any:
+    """The campaign's window rule (its settings file's [window]), for the supervisor's
+    campaign report; None: the default rule."""
+    from centralita.campaigns.exceptions import CampaignConfigError
+    from centralita.campaigns.settings import load_settings as load_dialer_settings
+    from centralita.settings import SettingsError
+
+    path = settings.campaign.settings_file
+    if not path:
+        return None
+    try:
+        return load_dialer_settings(path).window
+    except CampaignConfigError as exc:  # a startup error: one line, as the dialer's own
+        raise SettingsError(f"[campaign] settings_file: {exc}") from exc
+
+
 def campaign_pop_sink(publisher: Any) -> Any:
     """The campaign's pop (customer, due date, attempt) as a screen-pop for the agent: the
     call's own pop (service prepago, script K) completed with the campaign's customer."""
     import msgspec
 
-    from ami_listener.publisher import CustomerInfo, ScreenPop
-    from campaigns.ports import CampaignPop
+    from centralita.campaigns.ports import CampaignPop
+    from centralita.screenpop.model import CustomerInfo, IvrInfo, ScreenPop
 
     async def send(cp: CampaignPop) -> None:
         delivered = publisher.bus.pop_for_call(cp.uniqueid)
@@ -107,6 +181,14 @@ def campaign_pop_sink(publisher: Any) -> Any:
             source="caller_number",
         )
         pop.script_id = cp.script_id
+        # The console records the agent's result against this attempt (/api/campana/resultado).
+        ivr = pop.ivr or IvrInfo()
+        ivr.fields = {
+            **ivr.fields,
+            "CC_CAMPAIGN_ATTEMPT": str(cp.attempt_id),
+            "CC_CAMPAIGN": cp.month,
+        }
+        pop.ivr = ivr
         publisher.publish_pop(pop)
 
     return send
@@ -125,32 +207,63 @@ async def _run_publisher(daemon: Daemon, publisher: Any) -> None:
             await task
 
 
-def _campaign(daemon: Daemon, engine: AsyncEngine, extra: dict[str, Any]) -> list[EffectSink]:
-    from datetime import UTC, datetime
-    from zoneinfo import ZoneInfo
+def _campaign(
+    daemon: Daemon, holder: RoutingHolder, engine: AsyncEngine, extra: dict[str, Any]
+) -> list[EffectSink]:
+    """The prepaid campaign: a fixed `[campaign] month`, else every due month whose window
+    contains today (from 25 November, December's list); it calls in routing.toml's hours
+    (its service's `[service.campaign] windows` and `[[holiday]]`s, as reloaded).
 
-    from campaigns.dialer import DialerSettings
-    from campaigns.hosting import DeferredSender, build
-    from campaigns.settings import load_settings as load_dialer_settings
+    Raises:
+        SettingsError: the campaign settings file is invalid, or routing.toml has no
+            `[service.campaign]` for the campaign's service (one Spanish line).
+    """
+    from datetime import UTC, datetime
+
+    from centralita.campaigns.dialer import DialerSettings
+    from centralita.campaigns.exceptions import CampaignConfigError
+    from centralita.campaigns.hosting import CampaignRotation, DeferredSender, RoutingHours, build
+    from centralita.campaigns.settings import load_settings as load_dialer_settings
+    from centralita.settings import SettingsError
 
     section = daemon.settings.campaign
-    month = section.month or datetime.now(ZoneInfo("America/La_Paz")).strftime("%Y-%m")
-    dialer_settings = (
-        load_dialer_settings(section.settings_file) if section.settings_file else DialerSettings()
-    )
+    try:
+        dialer_settings = (
+            load_dialer_settings(section.settings_file)
+            if section.settings_file
+            else DialerSettings()
+        )
+        hours = RoutingHours(lambda: holder.table, dialer_settings.service)
+    except CampaignConfigError as exc:
+        raise SettingsError(f"[campaign]: {exc}") from exc
     sender = DeferredSender()
+    extra["after_listener"].append(lambda listener: sender.bind(listener.client))
+
+    if not section.month:
+        rotation = CampaignRotation(
+            engine,
+            sender,
+            dialer_settings,
+            lambda: datetime.now(UTC),
+            stop=daemon.stop_event,
+            pop_sink=campaign_pop_sink(extra["publisher"]),
+            calling_hours=hours,
+        )
+        extra["coroutines"].append(rotation.run())
+        log.info("campaign_hosted", month="(ventana vigente)")
+        return [rotation]
     sinks, coroutines = build(
         engine,
         sender,
-        month,
+        section.month,
         dialer_settings,
         lambda: datetime.now(UTC),
         stop=daemon.stop_event,
         pop_sink=campaign_pop_sink(extra["publisher"]),
+        calling_hours=hours,
     )
-    extra["after_listener"].append(lambda listener: sender.bind(listener.client))
     extra["coroutines"].extend(coroutines)
-    log.info("campaign_hosted", month=month)
+    log.info("campaign_hosted", month=section.month)
     return sinks
 
 
@@ -162,13 +275,19 @@ def optional_tasks(daemon: Daemon, parts: DaemonParts) -> list[Coroutine[Any, An
         tasks.append(_ivr(daemon, parts))
     if s.http.enabled:
         tasks.append(_http(daemon, parts))
+    if s.mail.host:  # e-mail steps' outbox (messages wait, pending, while it is off)
+        from centralita.mail.outbox import Outbox
+        from centralita.mail.sender import MailSender
+
+        sender = MailSender(Outbox(parts.engine), s.pbx_id, s.mail_config())
+        tasks.append(sender.run(daemon.stop_event))
     return tasks
 
 
 async def _ivr(daemon: Daemon, parts: DaemonParts) -> None:
-    from ivr.app import serve_until
-    from ivr.directory import SqlCustomerDirectory
-    from ivr.flow_config import load_config
+    from centralita.ivr.app import serve_until
+    from centralita.ivr.directory import SqlCustomerDirectory
+    from centralita.ivr.flow_config import load_config
 
     table = parts.holder.table
     host = daemon.settings.ivr.host or table.ivr.agi_host
@@ -192,19 +311,44 @@ async def _http(daemon: Daemon, parts: DaemonParts) -> None:
     server = uvicorn.Server(config)
     parts.extra["http_server"] = server
     log.info("http_starting", url=f"http://{s.host}:{s.port}/")
-    serving = asyncio.create_task(server.serve())
+    sock = daemon.http_socket
+    serving = asyncio.create_task(server.serve(sockets=[sock] if sock is not None else None))
+    # Work items: each pop opens one, each call's end is noted (console/workitems.py).
+    work = parts.extra["console_app"].state.work_items
+    following = asyncio.create_task(work.follow())
     stop = asyncio.create_task(daemon.stop_event.wait())
     await asyncio.wait({serving, stop}, return_when=asyncio.FIRST_COMPLETED)
     server.should_exit = True
     stop.cancel()
     await serving
+    following.cancel()
+    with contextlib.suppress(asyncio.CancelledError):
+        await following
+
+
+def console_session_key(settings: Settings, *, create: bool = True) -> SessionKey:
+    """The console's session key (``centralita.console.security.SessionKey``): the
+    configured one (environment or http.session_key_file), else the key file in the state
+    directory, generated when missing (consoles survive a restart)."""
+    from centralita.console.security import session_key, state_directory
+
+    h = settings.http
+    configured = settings.session_key()
+    where = f"file:{h.session_key_file}" if h.session_key_file else f"env:{h.session_key_env}"
+    folder = Path(h.state_dir) if h.state_dir else state_directory()
+    found = session_key(configured, where, folder, create=create)
+    if create and found.source == "random":
+        log.warning("console_session_key_not_kept", reason=found.detail)
+    elif create:
+        log.info("console_session_key", source=found.source, where=found.detail)
+    return found
 
 
 async def _mount_console(daemon: Daemon, parts: DaemonParts) -> None:
     """Build the console app (users, sessions, live state loaded with today's calls)."""
-    from console.app import create_app
-    from console.exceptions import UsersFileError
-    from console.users import UserDirectory, load_users
+    from centralita.console.app import create_app
+    from centralita.console.exceptions import UsersFileError
+    from centralita.console.users import UserDirectory, load_users
 
     s = daemon.settings
     live = parts.extra["live"]
@@ -225,6 +369,11 @@ async def _mount_console(daemon: Daemon, parts: DaemonParts) -> None:
         parts.extra["publisher"],
         live,
         users,
-        session_key=s.session_key(),
+        session_key=console_session_key(s).key,
         secure_cookies=s.http.secure_cookies,
+        wrapup_s=lambda queue: parts.holder.table.queue(queue).wrapup_s,
+        controls=parts.extra.get("call_controls"),
+        routing_path=s.routing.path or None,
+        campaign_rule=_campaign_rule(s),
+        guide=parts.extra.get("guide"),
     )

@@ -10,6 +10,13 @@ from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
+from hypothesis import settings
+
+# CI gates a merge, so its property tests explore the same examples on every run (a
+# failure found there reproduces); a developer's runs keep exploring new ones.
+settings.register_profile("ci", derandomize=True)
+if os.environ.get("CENTRALITA_REQUIRE_SERVICES") == "1":
+    settings.load_profile("ci")
 
 FIXTURES = Path(__file__).parent / "fixtures"
 PG_HOST = os.environ.get("CENTRALITA_TEST_PG_HOST", "127.0.0.1")
@@ -17,6 +24,13 @@ PG_PORT = int(os.environ.get("CENTRALITA_TEST_PG_PORT", "5432"))
 PG_USER = os.environ.get("CENTRALITA_TEST_PG_USER", "")
 MQTT_HOST = os.environ.get("CENTRALITA_TEST_MQTT_HOST", "127.0.0.1")
 MQTT_PORT = int(os.environ.get("CENTRALITA_TEST_MQTT_PORT", "1883"))
+
+
+@pytest.fixture(autouse=True)
+def _state_directory(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A daemon started by a test keeps its generated files (the console's session key)
+    in the test's own folder, never in the working tree."""
+    monkeypatch.setenv("STATE_DIRECTORY", str(tmp_path))
 
 
 def port_open(host: str, port: int) -> bool:

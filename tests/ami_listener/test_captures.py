@@ -85,6 +85,8 @@ def test_master_capture_details(tmp_path: Path, capsys: pytest.CaptureFixture[st
     holds = sorted(int(r["holdtime_s"]) for r in rows if r["outcome"] == "abandoned")
     assert holds == [2, 2, 3, 3, 3, 4, 12, 13, 15, 16, 17, 18, 18]
     assert sum(int(r["ring_no_answer"]) for r in rows) == 7
+    # A capture without outages: every record measured from events, nothing estimated.
+    assert {(r["source"], r["marks"]) for r in rows} == {("ami", "")}
 
 
 def test_asterisk16_agentcomplete_without_caller_fields(
@@ -137,9 +139,9 @@ def test_edge_capture_one_record_per_caller(
 async def test_edge_capture_per_queue_stays(tmp_path: Path) -> None:
     import sqlalchemy as sa
 
-    from ami_listener.ingest import ingest_capture
-    from ami_listener.schema import queue_entries
-    from ami_listener.store import create_schema, make_engine
+    from centralita.ami_listener.ingest import ingest_capture
+    from centralita.ami_listener.schema import queue_entries
+    from centralita.ami_listener.store import create_schema, make_engine
 
     engine = make_engine(f"sqlite+aiosqlite:///{tmp_path / 'c.db'}")
     await create_schema(engine)

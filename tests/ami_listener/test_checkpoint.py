@@ -7,7 +7,14 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
-from ami_listener.store import Batch, BatchWriter, Checkpointer, create_schema, make_engine
+from centralita.ami_listener.store import (
+    WRITER_CACHE_KIB,
+    Batch,
+    BatchWriter,
+    Checkpointer,
+    create_schema,
+    make_engine,
+)
 
 
 def wait_for(predicate: Callable[[], bool], timeout_s: float = 20.0) -> None:
@@ -73,7 +80,7 @@ async def test_the_writer_never_checkpoints_inline_and_starts_its_thread_on_firs
         assert writer._sync is not None
         with writer._sync.connect() as conn:
             assert conn.exec_driver_sql("PRAGMA wal_autocheckpoint").scalar() == 0
-            assert conn.exec_driver_sql("PRAGMA cache_size").scalar() == -32768
+            assert conn.exec_driver_sql("PRAGMA cache_size").scalar() == -WRITER_CACHE_KIB
     finally:
         writer.close()
         await engine.dispose()

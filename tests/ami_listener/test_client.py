@@ -8,8 +8,8 @@ from collections.abc import Callable
 
 from structlog.testing import capture_logs
 
-from ami_listener.client import AmiClient, ReadItem
-from ami_listener.protocol import AmiMessage, AmiParser, encode_action
+from centralita.ami_listener.client import AmiClient, ReadItem
+from centralita.ami_listener.protocol import AmiMessage, AmiParser, encode_action
 
 SECRET = "t0p-s3cret-value"
 

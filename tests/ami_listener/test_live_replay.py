@@ -10,12 +10,12 @@ from pathlib import Path
 import pytest
 import sqlalchemy as sa
 
-from ami_listener.ingest import ingest_capture
-from ami_listener.schema import ami_events, calls
-from ami_listener.service import AmiSettings, ListenerService
-from ami_listener.store import create_schema, make_engine
-from ami_listener.tracker import CallTracker
-from simulator.capture_server import CaptureServer
+from centralita.ami_listener.ingest import ingest_capture
+from centralita.ami_listener.schema import ami_events, calls
+from centralita.ami_listener.service import AmiSettings, ListenerService
+from centralita.ami_listener.store import create_schema, make_engine
+from centralita.ami_listener.tracker import CallTracker
+from centralita.simulator.capture_server import CaptureServer
 from tests.conftest import FIXTURES
 
 COLUMNS = (
@@ -158,7 +158,7 @@ async def test_event_log_is_idempotent(tmp_path: Path) -> None:
 
 async def test_rebuild_from_the_log_gives_the_same_records(db_url: str, tmp_path: Path) -> None:
     """`centralita rebuild` recomputes the call records from the stored event log alone."""
-    from ami_listener.ingest import rebuild
+    from centralita.ami_listener.ingest import rebuild
 
     name = "edge-GIT-master-f0c1c1a7b7"
     expected = await from_file(tmp_path, name)

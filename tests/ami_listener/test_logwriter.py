@@ -15,14 +15,14 @@ import pytest
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from ami_listener.eventlog import event_row, join_frames, span_rows
-from ami_listener.ingest import ingest_capture
-from ami_listener.logwriter import LogWriterConfig, LogWriterProcess, WriterStats
-from ami_listener.pipeline import Pipeline
-from ami_listener.protocol import AmiMessage, iter_capture
-from ami_listener.schema import ami_events, calls
-from ami_listener.store import create_schema, make_engine
-from ami_listener.tracker import CallTracker
+from centralita.ami_listener.eventlog import event_row, join_frames, span_rows
+from centralita.ami_listener.ingest import ingest_capture
+from centralita.ami_listener.logwriter import LogWriterConfig, LogWriterProcess, WriterStats
+from centralita.ami_listener.pipeline import Pipeline
+from centralita.ami_listener.protocol import AmiMessage, iter_capture
+from centralita.ami_listener.schema import ami_events, calls
+from centralita.ami_listener.store import create_schema, make_engine
+from centralita.ami_listener.tracker import CallTracker
 from tests.conftest import FIXTURES
 
 CAPTURE = FIXTURES / "GIT-master-f0c1c1a7b7-scenario.ami"
@@ -160,3 +160,27 @@ async def test_process_rows_equal_the_in_process_rows(pbx_id: str, tmp_path: Pat
     got = await log_rows(engine)
     await engine.dispose()
     assert got == expected
+
+
+def test_the_resend_window_is_bounded_in_rows_around_call_records() -> None:
+    """Past ``max_buffered_events`` the oldest spans are dropped from what the reading
+    process could send again (counted), also when finished calls sit between them (they
+    are never dropped); ``pending_rows`` counts rows, not messages."""
+    pipeline = Pipeline(CallTracker("lab"), log_events=False)
+    for item in iter_capture(CAPTURE.read_bytes()):
+        if isinstance(item, AmiMessage):
+            pipeline.feed(item, None)
+    records = list(pipeline.buffer.calls)[:50]
+    stats = WriterStats()
+    writer = LogWriterProcess(
+        LogWriterConfig(url="sqlite+aiosqlite://", pbx_id="lab", max_buffered_events=1000), stats
+    )  # never started: everything stays in its window
+    frames = event_frames()[:5000]
+    for n, start in enumerate(range(0, len(frames), 100)):
+        writer.send(frames[start : start + 100], 1.0)
+        writer.send_records([records[n]], [])
+    assert 900 <= writer.pending_events <= 1000
+    assert writer.pending_rows == writer.pending_events + len(records)
+    assert writer.pending == writer.pending_events // 100 + len(records)
+    assert stats.resend_dropped == len(frames) - writer.pending_events
+    assert stats.events_dropped == 0  # the child's count: it still holds them

@@ -4,10 +4,16 @@ from __future__ import annotations
 
 from typing import Any
 
-from hypothesis import given, settings
+from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
-from ami_listener.protocol import AmiMessage, AmiParser, Banner, MalformedFrame, iter_capture
+from centralita.ami_listener.protocol import (
+    AmiMessage,
+    AmiParser,
+    Banner,
+    MalformedFrame,
+    iter_capture,
+)
 from tests.conftest import FIXTURES
 
 
@@ -152,3 +158,89 @@ def test_fuzz_valid_frames_survive_any_split(fields: list[tuple[str, str]], step
     for k, v in fields:
         expected.setdefault(k, v)
     assert msgs[0].headers == expected
+
+
+def _hangups(n: int) -> bytes:
+    return b"".join(
+        b"Event: Hangup\r\nTimestamp: 1795930000.%06d\r\nUniqueid: 1.%d\r\n\r\n" % (i, i)
+        for i in range(n)
+    )
+
+
+def test_stray_follows_without_end_marker_loses_nothing_after_it() -> None:
+    """Issue 15 item 5: a Follows that never sends --END COMMAND-- used to swallow every
+    event after it (up to the frame limit) and the next Ping reply."""
+    data = (
+        b"Response: Follows\r\nPrivilege: Command\r\nActionID: c1\r\npartial output\r\n\r\n"
+        + _hangups(800)
+        + b"Response: Success\r\nActionID: ping-1\r\nPing: Pong\r\n\r\n"
+    )
+    for step in (1, 5, 4093, len(data)):
+        out = feed_all([data[i : i + step] for i in range(0, len(data), step)])
+        assert [m.get("Uniqueid") for m in out if m.is_event] == [f"1.{i}" for i in range(800)]
+        stray, pong = out[0], out[-1]
+        assert stray.headers["ActionID"] == "c1" and stray.body == "partial output"
+        assert pong.headers == {"Response": "Success", "ActionID": "ping-1", "Ping": "Pong"}
+
+
+def test_follows_body_with_blank_lines_and_glued_marker_stays_one_message() -> None:
+    """Asterisk 11/13 ``Command`` output: blank lines inside (``queue show``), and the end
+    marker glued to the last line when the output has no final newline."""
+    data = (
+        b"Response: Follows\r\nPrivilege: Command\r\nActionID: q\r\n"
+        b"q101 has 0 calls\r\n   No Members\r\n\r\n\r\nq102 has 1 calls\r\n"
+        b"Events: on\r\n   No Callers--END COMMAND--\r\n\r\n" + _hangups(1)
+    )
+    for step in (1, 3, len(data)):
+        out = feed_all([data[i : i + step] for i in range(0, len(data), step)])
+        assert len(out) == 2 and out[1].get("Uniqueid") == "1.0"
+        body = out[0].body
+        assert body.startswith("q101 has 0 calls") and body.endswith("No Callers")
+        assert "q102 has 1 calls" in body
+
+
+def test_follows_waits_while_the_line_after_a_blank_is_undecided() -> None:
+    parser = AmiParser()
+    assert parser.feed(b"Response: Follows\r\nbody\r\n\r\n") == []
+    assert parser.feed(b"Eve") == []  # the start of "Event: " or of more body
+    out: list[Any] = parser.feed(b"nt: Hangup\r\nUniqueid: 7\r\n\r\n")
+    assert [m.headers.get("Uniqueid") for m in out] == [None, "7"]
+    assert out[0].body == "body"
+    parser = AmiParser()
+    assert parser.feed(b"Response: Follows\r\nbody\r\n\r\nEvents are on\r\n") == []
+    last: list[Any] = parser.feed(b"--END COMMAND--\r\n\r\n")
+    assert len(last) == 1 and last[0].body == "body\nEvents are on"
+
+
+good_frame = st.builds(
+    lambda name, uid: f"Event: {name}\r\nUniqueid: {uid}\r\n\r\n".encode(),
+    st.sampled_from(["Hangup", "Newchannel", "QueueCallerJoin"]),
+    st.integers(min_value=0, max_value=10**6).map(lambda n: f"1795930000.{n}"),
+)
+stray = st.one_of(
+    st.sampled_from(
+        [
+            b"Response: Follows\r\n\r\n",
+            b"Response: Follows\r\nActionID: 1\r\n\r\n\r\n",
+            b"Response: Follows\r\nPrivilege: Command\r\nout\r\n\r\nmore\r\n\r\n",
+            b"Response: Follows\r\nx\r\n--END COMMAND--\r\n\r\n",
+        ]
+    ),
+    st.binary(max_size=80).map(lambda junk: b"Response: Follows\r\n" + junk + b"\r\n\r\n"),
+)
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.lists(st.tuples(st.booleans(), good_frame), max_size=10), stray, st.integers(1, 40))
+@example(  # a stray Follows whose body looks like an event header: still a response
+    [(True, b"Event: Hangup\r\nUniqueid: 1795930000.0\r\n\r\n")],
+    b"Response: Follows\r\nEvent: \x00\r\n\r\n",
+    1,
+)
+def test_fuzz_stray_follows_never_takes_a_good_frame(
+    frames: list[tuple[bool, bytes]], follows: bytes, step: int
+) -> None:
+    data = b"".join((follows if before else b"") + frame for before, frame in frames)
+    out = feed_all([data[i : i + step] for i in range(0, len(data), step)])
+    got = [m.frame for m in out if isinstance(m, AmiMessage) and m.name]
+    assert got == [frame.replace(b"\r\n", b"\n")[:-2] for _before, frame in frames]

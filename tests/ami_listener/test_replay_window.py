@@ -9,9 +9,9 @@ import pytest
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from ami_listener.ingest import REPLAY_MARGIN_MS, first_id_since, replay_log
-from ami_listener.schema import ami_events
-from ami_listener.store import create_schema, make_engine
+from centralita.ami_listener.ingest import REPLAY_MARGIN_MS, first_id_since, replay_log
+from centralita.ami_listener.schema import ami_events
+from centralita.ami_listener.store import create_schema, make_engine
 
 MINUTE = 60_000
 

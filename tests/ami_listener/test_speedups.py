@@ -16,9 +16,9 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from ami_listener import eventlog, protocol
-from ami_listener.events import frame_worth_decoding
-from ami_listener.protocol import AmiMessage, AmiParser, Banner, MalformedFrame
+from centralita.ami_listener import eventlog, protocol
+from centralita.ami_listener.events import frame_worth_decoding
+from centralita.ami_listener.protocol import AmiMessage, AmiParser, Banner, MalformedFrame
 from tests.conftest import FIXTURES
 
 speedups: Any = protocol.speedups
@@ -206,6 +206,13 @@ pieces = st.sampled_from(
         b"Event: QueueCallerJoin\r\nQueue: q\r\nUniqueid: 1.2\r\n\r\n",
         b"Response: Success\r\nActionID: 7\r\n\r\n",
         follows,
+        # A Follows without its end marker ends where a new event or response starts;
+        # pieces that split a frame start or a marker test the undecided waits.
+        b"Response: Follows\r\nActionID: 8\r\nno marker\r\n\r\n",
+        b"Response: Follows\r\n",
+        b"--END COMMAND--\r\n\r\n",
+        b"Eve",
+        b"Respon",
         b"\r\n",
         b"\n\n\n",
         b"garbage without a colon\r\n\r\n",
@@ -246,8 +253,8 @@ def test_event_name_filter_matches_the_c_rule() -> None:
 
 _PROBE = """
 import hashlib, sys
-from ami_listener import eventlog, protocol
-from ami_listener.events import frame_worth_decoding
+from centralita.ami_listener import eventlog, protocol
+from centralita.ami_listener.events import frame_worth_decoding
 data = open(sys.argv[1], "rb").read()
 parser = protocol.AmiParser(frame_filter=frame_worth_decoding)
 items = parser.feed(data)
@@ -311,7 +318,7 @@ def test_log_key_digest_at_block_boundaries(size: int) -> None:
 def test_sqlite_params_equal_and_round_trip_to_the_same_rows(capture: Any) -> None:
     import sqlite3
 
-    from ami_listener import store
+    from centralita.ami_listener import store
 
     data = capture.read_bytes().replace(b"\r\n", b"\n")
     frames_ = [f for f in data.split(b"\n\n") if f.strip(b"\n")][:400]

@@ -3,7 +3,8 @@
 The same spans stored by ``EventLogWriter.write`` and by the Python rows + INSERT
 (``eventlog.py_span_rows`` + ``store.insert_events``) must leave byte-identical tables:
 the captures, and arbitrary bytes (invalid UTF-8 stored as Latin-1 text, odd Timestamps,
-long event names). Skipped where the extension is not built, except under ``.ci/run``.
+long event names, NUL bytes, uniqueids and queues longer than their columns). Skipped
+where the extension is not built, except under ``.ci/run``.
 """
 
 from __future__ import annotations
@@ -20,12 +21,12 @@ import sqlalchemy as sa
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from ami_listener import eventlog
-from ami_listener.store import create_schema, insert_events, make_engine
+from centralita.ami_listener import eventlog
+from centralita.ami_listener.store import create_schema, insert_events, make_engine
 from tests.conftest import FIXTURES
 
 try:
-    sqlitelog: Any = importlib.import_module("ami_listener._sqlitelog")
+    sqlitelog: Any = importlib.import_module("centralita.ami_listener._sqlitelog")
 except ImportError:
     if os.environ.get("CENTRALITA_REQUIRE_SERVICES"):
         pytest.fail("the C extension ami_listener._sqlitelog was not built", pytrace=False)
@@ -95,8 +96,13 @@ frame_text = st.lists(
                 "Timestamp: 1_795_930_000",
                 "Uniqueid: 1795930000.1",
                 "Uniqueid: ",
+                "Uniqueid: 1795930000." + "7" * 160,
+                "Uniqueid: " + "ü" * 149 + "\x00x",
                 "Linkedid: ü",
+                "Linkedid: a\x00b",
                 "Queue: q101",
+                "Queue: " + "q" * 81,
+                "Text: \x00",
             ]
         ),
         st.text(max_size=30),
@@ -124,6 +130,21 @@ def test_arbitrary_frames_stored_identically(frames: list[bytes], tmp_path: Path
     assert c_rows == py_rows
 
 
+def test_values_made_storable_as_the_python_path_does(tmp_path: Path) -> None:
+    long_uid = "1795930000." + "9" * 150
+    frame = (
+        f"Event: Newchannel\nTimestamp: 1795930000.5\nUniqueid: {long_uid}\n"
+        f"Linkedid: a\x00b\nQueue: {'q' * 90}\nCallerIDName: Ana\x00"
+    ).encode()
+    c_rows, py_rows, _result = both(tmp_path, [(frame, 7)])
+    assert c_rows == py_rows
+    (row,) = c_rows
+    uniqueid, linkedid, queue, raw = row[5:]
+    assert uniqueid == long_uid[:150] and linkedid == "a\ufffdb" and queue == "q" * 80
+    assert raw == frame.decode().replace("\x00", "\ufffd")  # the raw text is never cut
+    assert row[1] == eventlog.log_key(frame, 1_795_930_000_500)  # the key: the frame's bytes
+
+
 def test_same_spans_twice_store_nothing_more(tmp_path: Path) -> None:
     path = tmp_path / "w.db"
     new_db(path)
@@ -146,8 +167,9 @@ def test_a_locked_database_raises_and_stores_nothing(tmp_path: Path) -> None:
     blocker.execute("BEGIN IMMEDIATE")  # another writer holds the lock
     writer = sqlitelog.EventLogWriter(str(path), "pbx-1", busy_timeout_ms=50)
     try:
-        with pytest.raises(sqlitelog.Error, match="locked"):
+        with pytest.raises(sqlitelog.Error, match="locked") as raised:
             writer.write([(b"Event: X\nTimestamp: 1", 5)])
+        assert raised.value.sqlite_errorcode & 0xFF == sqlite3.SQLITE_BUSY  # an outage
         blocker.execute("ROLLBACK")
         assert writer.write([(b"Event: X\nTimestamp: 1", 5)]) == (1, 1)
     finally:
@@ -167,7 +189,7 @@ def test_used_only_with_the_sqlite_python_uses() -> None:
     enables the C writer only when Python's _sqlite3 calls the same library."""
     import _sqlite3
 
-    from ami_listener import protocol, store
+    from centralita.ami_listener import protocol, store
 
     assert _sqlite3.__file__ is not None
     assert sqlitelog.same_library_as(_sqlite3.__file__)  # this machine: one system SQLite

@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from centralita.cli import main
-from routing import default_routing_path
+from centralita.routing import default_routing_path
 
 GOLDEN = Path(__file__).parent / "golden"
 
@@ -33,7 +33,7 @@ def test_generate_with_routing_and_permit(
     assert main([*argv, "--ami-permit", "192.168.10.7/32"]) == 0
     manager = (out / "manager_custom.conf").read_text(encoding="utf-8")
     assert "permit=192.168.10.7/255.255.255.255" in manager
-    assert "note: create" in capsys.readouterr().out
+    assert "nota: cree" in capsys.readouterr().out
 
 
 def test_broken_routing_generates_nothing(
@@ -45,15 +45,32 @@ def test_broken_routing_generates_nothing(
     routing = tmp_path / "routing.toml"
     routing.write_text(broken, encoding="utf-8")
     out = tmp_path / "out"
-    assert main(["conf", "generate", "--routing", str(routing), "--out", str(out)]) == 1
+    assert main(["conf", "generate", "--routing", str(routing), "--out", str(out)]) == 2
     err = capsys.readouterr().err
-    assert 'service[3].queue: unknown queue "q99"' in err
-    assert "nothing generated" in err
+    assert err.count("\n") == 1, err  # one line: file, place, reason
+    assert f"{routing}: enrutamiento inválido en service[3].queue: cola desconocida «q99»" in err
+    assert "No se generó nada" in err
     assert not out.exists()
 
 
 def test_bad_permit_generates_nothing(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     out = tmp_path / "out"
-    assert main(["conf", "generate", "--out", str(out), "--ami-permit", "0.0.0.0/0"]) == 1
+    assert main(["conf", "generate", "--out", str(out), "--ami-permit", "0.0.0.0/0"]) == 2
     assert "must not permit every address" in capsys.readouterr().err
     assert not out.exists()
+
+
+def test_generate_no_campaign_drops_originate(tmp_path: Path) -> None:
+    out = tmp_path / "asterisk"
+    assert main(["conf", "generate", "--out", str(out), "--no-campaign"]) == 0
+    manager = (out / "manager_custom.conf").read_text(encoding="utf-8")
+    assert "\nwrite=reporting\n" in manager
+    assert "originate" not in manager
+
+
+def test_generate_call_controls_grants_call_and_agent(tmp_path: Path) -> None:
+    out = tmp_path / "asterisk"
+    assert main(["conf", "generate", "--out", str(out), "--no-campaign", "--call-controls"]) == 0
+    manager = (out / "manager_custom.conf").read_text(encoding="utf-8")
+    assert "\nwrite=reporting,call,agent\n" in manager
+    assert "[centralita-transfer]" in (out / "extensions_custom.conf").read_text("utf-8")

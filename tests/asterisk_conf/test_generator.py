@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import re
+from pathlib import Path
 
 import pytest
 
-from asterisk_conf import GeneratorOptions, InvalidOptionError, generate
-from routing import RoutingTable, default_routing_path, load_routing
+from centralita.asterisk_conf import GeneratorOptions, InvalidOptionError, generate
+from centralita.routing import RoutingTable, default_routing_path, load_routing
 
 
 @pytest.fixture(scope="module")
@@ -60,7 +61,7 @@ def test_101_defaults_and_overflow(table: RoutingTable) -> None:
     lines = extension(generate(table)["extensions_custom.conf"], "101")
     assert " same => n,Set(CC_PRIORITY=0)" in lines
     assert " same => n,Set(CC_MAXWAIT=60)" in lines
-    assert " same => n,Queue(q101b,t,,,240)" in lines
+    assert " same => n,Queue(q101b,t,,,)" in lines  # no maximum wait: the caller waits
 
 
 def test_campaign_context(table: RoutingTable) -> None:
@@ -88,7 +89,9 @@ def test_manager_user_is_least_privilege(table: RoutingTable) -> None:
     for text in (m11, m18):
         assert "timestampevents=yes" in text
         assert "\nread=call,agent,dialplan,user\n" in text
-        assert "\nwrite=originate\n" in text
+        # reporting: the Status action of the resync; originate: the shipped routing has a
+        # campaign (tests below: without one, no originate)
+        assert "\nwrite=reporting,originate\n" in text
         assert "\ndeny=0.0.0.0/0.0.0.0\npermit=127.0.0.1/255.255.255.255\n" in text
         assert "#tryinclude manager_centralita_secret.conf" in text
         assert not re.search(r"^secret\s*=", text, flags=re.MULTILINE)
@@ -118,3 +121,89 @@ def test_bad_permit_is_refused(table: RoutingTable, permit: str) -> None:
 def test_unknown_version_is_refused(table: RoutingTable) -> None:
     with pytest.raises(InvalidOptionError, match="unsupported version"):
         generate(table, GeneratorOptions(asterisk="1.8"))
+
+
+def routing_without_campaign(tmp_path: Path) -> RoutingTable:
+    """The shipped routing.toml with its [service.campaign] block cut out."""
+    text = default_routing_path().read_text(encoding="utf-8")
+    start = text.index("[service.campaign]")
+    end = text.index("]\n", text.index("windows = [", start)) + 2
+    path = tmp_path / "routing.toml"
+    path.write_text(text[:start] + text[end:], encoding="utf-8")
+    table = load_routing(path)
+    assert all(service.campaign is None for service in table.services)
+    return table
+
+
+def write_line(files: dict[str, str]) -> str:
+    return next(x for x in files["manager_custom.conf"].splitlines() if x.startswith("write="))
+
+
+@pytest.mark.parametrize("version", ["11", "18"])
+def test_originate_only_when_the_campaign_dials(
+    table: RoutingTable, tmp_path: Path, version: str
+) -> None:
+    plain = routing_without_campaign(tmp_path)
+    assert write_line(generate(plain, GeneratorOptions(asterisk=version))) == "write=reporting"
+    assert write_line(generate(table, GeneratorOptions(asterisk=version))) == (
+        "write=reporting,originate"
+    )
+    # Explicit choice: a routing with a campaign whose dialer runs nowhere, and the reverse.
+    off = GeneratorOptions(asterisk=version, campaign=False)
+    assert write_line(generate(table, off)) == "write=reporting"
+    on = GeneratorOptions(asterisk=version, campaign=True)
+    assert write_line(generate(plain, on)) == "write=reporting,originate"
+
+
+@pytest.mark.parametrize("version", ["11", "18"])
+def test_call_and_agent_write_only_with_the_call_controls(
+    table: RoutingTable, tmp_path: Path, version: str
+) -> None:
+    """The console's Redirect (write=call) and QueuePause (write=agent) are granted only
+    when its call controls are on; the transfer context exists only then."""
+    plain = routing_without_campaign(tmp_path)
+    off = generate(plain, GeneratorOptions(asterisk=version))
+    assert write_line(off) == "write=reporting"
+    assert "[centralita-transfer]" not in off["extensions_custom.conf"]
+    on = generate(plain, GeneratorOptions(asterisk=version, call_controls=True))
+    assert write_line(on) == "write=reporting,call,agent"
+    both = GeneratorOptions(asterisk=version, campaign=True, call_controls=True)
+    assert write_line(generate(plain, both)) == "write=reporting,originate,call,agent"
+    # read classes never change with the switch
+    assert "\nread=call,agent,dialplan,user\n" in on["manager_custom.conf"]
+
+
+def test_transfer_context_queues_the_same_channel(table: RoutingTable) -> None:
+    """One extension per inbound queue; the caller's CC_* variables are not reset (the
+    call stays one call) and its priority carries over."""
+    text = generate(table, GeneratorOptions(call_controls=True))["extensions_custom.conf"]
+    transfer = text[text.index("[centralita-transfer]") :]
+    inbound = sorted({s.queue for s in table.services if s.direction == "inbound"})
+    assert sorted(re.findall(r"^exten => (\S+?),1,", transfer, flags=re.MULTILINE)) == inbound
+    q101 = extension(transfer, "q101")
+    assert q101 == [
+        "exten => q101,1,NoOp(centralita transfer of ${CC_SERVICE} to q101)",
+        ' same => n,ExecIf($["${CC_PRIORITY}" != ""]?Set(QUEUE_PRIO=${CC_PRIORITY}))',
+        f" same => n,Queue(q101,t,,,{table.queue('q101').max_wait_s or ''})",
+        " same => n,NoOp(centralita transfer not answered QUEUESTATUS=${QUEUESTATUS})",
+        " same => n,Hangup()",
+    ]
+    assert not any("Set(CC_" in line for line in transfer.splitlines())
+
+
+def test_wrapuptime_is_the_daemons_pause_with_call_controls(tmp_path: Path) -> None:
+    # Without controls Asterisk's wrapuptime keeps the agent out after each call; with
+    # them the daemon pauses the agent until the call is recorded (console/aftercall.py),
+    # so Asterisk's own wrapuptime is off.
+    text = (
+        default_routing_path()
+        .read_text(encoding="utf-8")
+        .replace('name = "q104"\n', 'name = "q104"\nwrapup_s = 45\n')
+    )
+    path = tmp_path / "routing.toml"
+    path.write_text(text, encoding="utf-8")
+    table = load_routing(path)
+    plain = generate(table)["queues_custom.conf"]
+    assert "[q104]" in plain and "wrapuptime=45" in plain
+    controlled = generate(table, GeneratorOptions(call_controls=True))["queues_custom.conf"]
+    assert "wrapuptime=45" not in controlled and "wrapuptime=0" in controlled

@@ -10,8 +10,8 @@ from pathlib import Path
 
 import pytest
 
-from asterisk_conf import GeneratorOptions, generate
-from routing import RoutingTable, default_routing_path, load_routing
+from centralita.asterisk_conf import GeneratorOptions, generate
+from centralita.routing import RoutingTable, default_routing_path, load_routing
 
 GOLDEN = Path(__file__).parent / "golden"
 FILES = ("extensions_custom.conf", "queues_custom.conf", "manager_custom.conf")

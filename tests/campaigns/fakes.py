@@ -16,10 +16,10 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 
-from ami_listener.events import OriginateResponse
-from campaigns.dialer import DEFAULT_QUEUE, Dialer
-from campaigns.ports import OriginateRequest
-from campaigns.window import CallingHours, campaign_window, may_call
+from centralita.ami_listener.events import OriginateResponse
+from centralita.campaigns.dialer import DEFAULT_QUEUE, Dialer
+from centralita.campaigns.ports import OriginateRequest
+from centralita.campaigns.window import CallingHours, campaign_window, may_call
 
 
 @dataclass
@@ -73,7 +73,7 @@ class FakePbx:
 
     # Originator
     async def originate(self, request: OriginateRequest) -> None:
-        from campaigns.exceptions import OriginateError
+        from centralita.campaigns.exceptions import OriginateError
 
         if self.fail_sends:
             raise OriginateError("AMI no conectado")

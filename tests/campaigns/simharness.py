@@ -28,13 +28,14 @@ from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from ami_listener.events import AmiEvent, OriginateResponse
-from ami_listener.service import AmiSettings, ListenerService
-from ami_listener.tracker import CallTracker, Effect
-from campaigns.dialer import DEFAULT_QUEUE, Dialer, DialerSettings
-from campaigns.hosting import DeferredSender, build
-from campaigns.sinks import CampaignSink
-from simulator.config import (
+from centralita.ami_listener.events import AmiEvent, OriginateResponse
+from centralita.ami_listener.service import AmiSettings, ListenerService
+from centralita.ami_listener.tracker import CallTracker, Effect
+from centralita.campaigns.dialer import DEFAULT_QUEUE, Dialer, DialerSettings
+from centralita.campaigns.hosting import DeferredSender, build
+from centralita.campaigns.sinks import CampaignSink
+from centralita.campaigns.window import CallingHours
+from centralita.simulator.config import (
     AgentConfig,
     Behaviour,
     OriginateConfig,
@@ -42,9 +43,9 @@ from simulator.config import (
     QueueConfig,
     SimConfig,
 )
-from simulator.model import Engine
-from simulator.runner import Simulator
-from simulator.truth import OriginateTruth
+from centralita.simulator.model import Engine
+from centralita.simulator.runner import Simulator
+from centralita.simulator.truth import OriginateTruth
 
 SECRET = "campaign-test"
 AGENTS = tuple(f"Local/prepago{i}@lab-agents" for i in range(1, 5))
@@ -187,11 +188,20 @@ async def start_host(
     *,
     extra_sinks: tuple[Any, ...] = (),
     pbx_id: str = "sim",
+    hours: CallingHours | None = None,
 ) -> Host:
     """Connect a new listener + campaign to the simulator; return once it is synced."""
     stop = asyncio.Event()
     sender = DeferredSender()
-    sinks, coroutines = build(engine, sender, month, settings, lambda: sim_clock(sim), stop=stop)
+    sinks, coroutines = build(
+        engine,
+        sender,
+        month,
+        settings,
+        lambda: sim_clock(sim),
+        stop=stop,
+        calling_hours=None if hours is None else (lambda: hours),
+    )
     ami = AmiSettings(
         host="127.0.0.1",
         port=sim.port,

@@ -10,13 +10,12 @@ from pathlib import Path
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from campaigns.dialer import Dialer, DialerSettings
-from campaigns.importer import import_customer_list, import_dnc, import_payments
-from campaigns.scheduler import RetryPolicy
-from campaigns.schema import attempt_results, attempts
-from campaigns.store import add_disposition, load_state, set_status
-from campaigns.window import CallingHours
-from tests.campaigns.conftest import customer_list, lp, write
+from centralita.campaigns.dialer import Dialer, DialerSettings
+from centralita.campaigns.importer import import_customer_list, import_dnc, import_payments
+from centralita.campaigns.scheduler import RetryPolicy
+from centralita.campaigns.schema import attempt_results, attempts
+from centralita.campaigns.store import add_disposition, load_state, set_status
+from tests.campaigns.conftest import customer_list, hours_of, lp, write
 from tests.campaigns.fakes import FakePbx, VirtualClock, drive
 
 MONTH = "2025-03"
@@ -50,10 +49,16 @@ async def setup(
         engine, write(tmp_path / "lista.csv", customer_list(n)), month=None, now_ms=0
     )
     clock = VirtualClock(start)
-    hours = CallingHours()
+    hours = hours_of()
     pbx = FakePbx(clock, list(agents), script=script, hours=hours, month=MONTH)
     dialer = Dialer(
-        engine, MONTH, pbx, pbx, clock=clock, settings=DialerSettings(hours=hours, retry=RETRY)
+        engine,
+        MONTH,
+        pbx,
+        pbx,
+        clock=clock,
+        settings=DialerSettings(retry=RETRY),
+        calling_hours=lambda: hours,
     )
     pbx.dialer = dialer
     return clock, pbx, dialer

@@ -8,10 +8,10 @@ import pytest
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from campaigns.exceptions import CsvHeaderError, CsvRowsError, FileImportError
-from campaigns.importer import import_customer_list, import_dnc, import_payments
-from campaigns.schema import customers_in_list, do_not_call, payments
-from campaigns.store import load_state
+from centralita.campaigns.exceptions import CsvHeaderError, CsvRowsError, FileImportError
+from centralita.campaigns.importer import import_customer_list, import_dnc, import_payments
+from centralita.campaigns.schema import customers_in_list, do_not_call, payments
+from centralita.campaigns.store import load_state
 from tests.campaigns.conftest import LIST_HEADER, customer_list, write
 
 
@@ -61,19 +61,19 @@ async def test_bad_lines_are_all_reported_and_nothing_is_imported(
     with pytest.raises(CsvRowsError) as caught:
         await import_customer_list(engine, path, month=None, now_ms=0)
     messages = [str(e) for e in caught.value.errors]
-    assert messages == ["linea 9: se esperan 5 campos, hay 4"]
+    assert messages == ["línea 9: se esperan 5 campos, hay 4"]
     # a file whose every line has the right width reports each content error
     path = write(tmp_path / "mala.csv", "\n".join(text.splitlines()[:-1]) + "\n")
     with pytest.raises(CsvRowsError) as caught:
         await import_customer_list(engine, path, month=None, now_ms=0)
     messages = [str(e) for e in caught.value.errors]
     assert messages == [
-        'linea 3: telefono "12ab" invalido',
-        'linea 4: servicio "Telefonia" desconocido (TV Cable o Internet)',
-        "linea 5: contrato C1 duplicado (ya en la linea 2)",
-        'linea 6: fecha de vencimiento "31/02/2025" invalida (se espera AAAA-MM-DD o DD/MM/AAAA)',
-        "linea 7: nombre vacio o de mas de 200 caracteres",
-        "linea 8: vencimiento 2025-04-30 fuera del mes de la campana 2025-03",
+        'línea 3: teléfono "12ab" inválido',
+        'línea 4: servicio "Telefonia" desconocido (TV Cable o Internet)',
+        "línea 5: contrato C1 duplicado (ya en la línea 2)",
+        'línea 6: fecha de vencimiento "31/02/2025" inválida (se espera AAAA-MM-DD o DD/MM/AAAA)',
+        "línea 7: nombre vacío o de más de 200 caracteres",
+        "línea 8: vencimiento 2025-04-30 fuera del mes de la campaña 2025-03",
     ]
     assert await _count(engine, customers_in_list) == 0
 
@@ -83,7 +83,7 @@ async def test_wrong_columns_are_a_clear_error(engine: AsyncEngine, tmp_path: Pa
     with pytest.raises(CsvHeaderError, match=r"faltan columnas: telefonos, vencimiento") as caught:
         await import_customer_list(engine, path, month=None, now_ms=0)
     assert "columnas desconocidas: 'fono', 'plan'" in str(caught.value)
-    with pytest.raises(CsvHeaderError, match="vacio"):
+    with pytest.raises(CsvHeaderError, match="vacío"):
         await import_customer_list(engine, write(tmp_path / "e.csv", ""), month=None, now_ms=0)
 
 
@@ -109,7 +109,7 @@ async def test_reimport_of_a_contract_already_in_the_campaign_is_refused(
         engine, write(tmp_path / "a.csv", customer_list(3)), month=None, now_ms=0
     )
     both = customer_list(2, start=1002)  # C1002 is already there, C1003 is new
-    with pytest.raises(CsvRowsError, match="linea 2: contrato C1002 ya esta en la campana 2025-03"):
+    with pytest.raises(CsvRowsError, match="línea 2: contrato C1002 ya está en la campaña 2025-03"):
         await import_customer_list(engine, write(tmp_path / "b.csv", both), month=None, now_ms=0)
     assert await _count(engine, customers_in_list) == 3
 
@@ -131,8 +131,8 @@ async def test_dnc_import_and_its_errors(engine: AsyncEngine, tmp_path: Path) ->
     with pytest.raises(CsvRowsError) as caught:
         await import_dnc(engine, bad, now_ms=0)
     assert [str(e) for e in caught.value.errors] == [
-        'linea 2: telefono "99" invalido',
-        "linea 3: sin telefono ni contrato",
+        'línea 2: teléfono "99" inválido',
+        "línea 3: sin teléfono ni contrato",
     ]
     assert await _count(engine, do_not_call) == 2
 
@@ -163,8 +163,8 @@ async def test_payments_import_is_idempotent_and_all_or_nothing(
     with pytest.raises(CsvRowsError) as caught:
         await import_payments(engine, bad, now_ms=0)
     assert [str(e) for e in caught.value.errors] == [
-        'linea 3: fecha de pago "ayer" invalida (se espera AAAA-MM-DD o DD/MM/AAAA)',
-        'linea 4: monto "-1" invalido',
-        "linea 5: pago duplicado (igual a la linea 2)",
+        'línea 3: fecha de pago "ayer" inválida (se espera AAAA-MM-DD o DD/MM/AAAA)',
+        'línea 4: monto "-1" inválido',
+        "línea 5: pago duplicado (igual a la línea 2)",
     ]
     assert await _count(engine, payments) == 2

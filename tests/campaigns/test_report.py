@@ -7,12 +7,17 @@ Campaign 2025-03 (window 2025-02-25 … 2025-03-31, La Paz = UTC-4):
 | T1   | TV      | answered 02-25, a1: informado                        | 02-27 after|
 | T2   | TV      | no answer, then answered 02-26, a2: promesa_pago     | 03-05 after|
 | T3   | TV      | not sent, then answered 02-25, a1: rechaza           | —          |
-| T4   | TV      | no answer ×3                                         | 03-10 (control) |
+| T4   | TV      | no answer ×3, answered 02-26 but never bridged       | 03-10 (after management) |
 | T5   | TV      | only a not-sent attempt: not managed                 | —          |
 | I1   | Net     | answered, a2: numero_equivocado (its only phone)     | 02-20 (outside window) |
 | I2   | Net     | answered 02-27 03:00Z = 02-26 23:00 La Paz, a1: informado | 02-26 (after) |
 | I3   | Net     | answered 02-28, connected to a2, no disposition      | 02-27 (before contact) |
 | I4   | Net     | on the do-not-call list, never called                | 03-02 (control) |
+
+Managed (gestionados): every customer with a counted attempt; the procedure's
+effectiveness is managed customers who paid on or after their first attempt, over managed.
+T4's answered call no agent took is not a contact. The control group is the customers never
+called (T5, I4).
 """
 
 from __future__ import annotations
@@ -23,9 +28,9 @@ from pathlib import Path
 from openpyxl import load_workbook
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from campaigns import store
-from campaigns.importer import import_customer_list, import_dnc, import_payments
-from campaigns.report import build_report, counts_as_dict, render_table, write_xlsx
+from centralita.campaigns import store
+from centralita.campaigns.importer import import_customer_list, import_dnc, import_payments
+from centralita.campaigns.report import build_report, counts_as_dict, render_table, write_xlsx
 from tests.campaigns.conftest import LIST_HEADER, write
 
 LIST = "\n".join(
@@ -100,6 +105,7 @@ async def fixture(engine: AsyncEngine, tmp_path: Path) -> None:
     await call(engine, cid, "T3", "answered", z(25, 15), "a1", "rechaza")
     for hour in (13, 16, 19):
         await call(engine, cid, "T4", "no_answer", z(25, hour))
+    await call(engine, cid, "T4", "answered", z(26, 14))  # the customer hung up in the queue
     await call(engine, cid, "T5", "not_sent", z(25, 13))
     await call(engine, cid, "I1", "answered", z(25, 14), "a2", "numero_equivocado")
     await call(engine, cid, "I2", "answered", z(27, 3), "a1", "informado")
@@ -115,11 +121,14 @@ TV = {
     "promesas": 1,
     "rechazos": 1,
     "numero_equivocado": 0,
+    "pagaron_tras_gestion": 3,
     "pagaron_tras_llamada": 2,
     "pagaron_antes_del_contacto": 0,
-    "pagaron_sin_contacto": 1,
-    "efectividad_pct": 66.7,
-    "tasa_control_pct": 50.0,
+    "no_gestionados": 1,
+    "pagaron_sin_gestion": 0,
+    "efectividad_pct": 75.0,
+    "efectividad_contactados_pct": 66.7,
+    "tasa_control_pct": 0.0,
 }
 NET = {
     "en_lista": 4,
@@ -130,11 +139,14 @@ NET = {
     "promesas": 0,
     "rechazos": 0,
     "numero_equivocado": 1,
+    "pagaron_tras_gestion": 1,
     "pagaron_tras_llamada": 1,
     "pagaron_antes_del_contacto": 1,
-    "pagaron_sin_contacto": 1,
-    "efectividad_pct": 50.0,
-    "tasa_control_pct": 50.0,
+    "no_gestionados": 1,
+    "pagaron_sin_gestion": 1,
+    "efectividad_pct": 33.3,
+    "efectividad_contactados_pct": 50.0,
+    "tasa_control_pct": 100.0,
 }
 TOTAL = {
     "en_lista": 9,
@@ -145,10 +157,13 @@ TOTAL = {
     "promesas": 1,
     "rechazos": 1,
     "numero_equivocado": 1,
+    "pagaron_tras_gestion": 4,
     "pagaron_tras_llamada": 3,
     "pagaron_antes_del_contacto": 1,
-    "pagaron_sin_contacto": 2,
-    "efectividad_pct": 60.0,
+    "no_gestionados": 2,
+    "pagaron_sin_gestion": 1,
+    "efectividad_pct": 57.1,
+    "efectividad_contactados_pct": 60.0,
     "tasa_control_pct": 50.0,
 }
 A1 = {
@@ -160,14 +175,17 @@ A1 = {
     "promesas": 0,
     "rechazos": 1,
     "numero_equivocado": 0,
+    "pagaron_tras_gestion": 2,
     "pagaron_tras_llamada": 2,
     "pagaron_antes_del_contacto": 0,
-    "pagaron_sin_contacto": 0,
+    "no_gestionados": 0,
+    "pagaron_sin_gestion": 0,
     "efectividad_pct": 66.7,
+    "efectividad_contactados_pct": 66.7,
     "tasa_control_pct": None,
 }
 A2 = {
-    "en_lista": 3,  # T2, I1 (wrong number), I3 (no disposition: the connected agent)
+    "en_lista": 3,  # T2, I1 (wrong number), I3 (no disposition: the bridged agent)
     "no_llamar": 0,
     "gestionados": 3,
     "contactados": 2,
@@ -175,11 +193,14 @@ A2 = {
     "promesas": 1,
     "rechazos": 0,
     "numero_equivocado": 1,
+    "pagaron_tras_gestion": 1,
     "pagaron_tras_llamada": 1,
     "pagaron_antes_del_contacto": 1,
-    "pagaron_sin_contacto": 0,
-    "efectividad_pct": 50.0,
-    "tasa_control_pct": 0.0,
+    "no_gestionados": 0,
+    "pagaron_sin_gestion": 0,
+    "efectividad_pct": 33.3,
+    "efectividad_contactados_pct": 50.0,
+    "tasa_control_pct": None,
 }
 
 
@@ -196,13 +217,25 @@ async def test_report_matches_the_hand_computed_fixture(
     assert counts_as_dict(report.per_agent["a2"]) == A2
     text = render_table(report)
     assert "Campaña prepago 2025-03 (llamadas del 2025-02-25 al 2025-03-31)" in text
-    assert "Efectividad %" in text and "66.7" in text
+    assert "Efectividad % (pagaron / gestionados)" in text and "57.1" in text
+    assert "Efectividad sobre contactados %" in text
+    assert "no calculable" in text  # the agents' control group: everyone was called
     out = tmp_path / "r.xlsx"
     write_xlsx(report, out)
     book = load_workbook(out)
     assert book.sheetnames == ["Por servicio", "Por agente", "Detalle", "Leyenda"]
     rows = list(book["Por servicio"].iter_rows(values_only=True))
     assert rows[0][0] == "Servicio"
-    assert rows[3][:4] == ("Total", 9, 1, 7)
-    assert rows[3][-2:] == (60.0, 50.0)
+    assert rows[0][:6] == (
+        "Servicio",
+        "En lista",
+        "No llamar",
+        "Gestionados",
+        "Pagaron tras la gestión",
+        "Efectividad % (pagaron / gestionados)",
+    )
+    assert rows[3][:6] == ("Total", 9, 1, 7, 4, 57.1)
+    assert rows[3][-3:] == (2, 1, 50.0)
+    agents = list(book["Por agente"].iter_rows(values_only=True))
+    assert agents[1][0] == "a1" and agents[1][-1] == 66.7
     assert len(list(book["Detalle"].iter_rows())) == 10

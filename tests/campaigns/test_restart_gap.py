@@ -17,18 +17,16 @@ from pathlib import Path
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from ami_listener.schema import ami_events
-from ami_listener.service import AmiSettings, ListenerService
-from ami_listener.store import create_schema as create_ingest_schema
-from ami_listener.store import make_engine
-from ami_listener.tracker import CallTracker
-from campaigns.dialer import Dialer, DialerSettings
-from campaigns.importer import import_customer_list
-from campaigns.schema import create_schema as create_campaign_schema
-from campaigns.store import load_state
-from campaigns.window import CallingHours
-from simulator.runner import Simulator
-from tests.campaigns.conftest import customer_list, lp, write
+from centralita.ami_listener.schema import ami_events
+from centralita.ami_listener.service import AmiSettings, ListenerService
+from centralita.ami_listener.store import create_schema as create_ingest_schema
+from centralita.ami_listener.store import make_engine
+from centralita.ami_listener.tracker import CallTracker
+from centralita.campaigns.dialer import Dialer, DialerSettings
+from centralita.campaigns.importer import import_customer_list
+from centralita.campaigns.store import load_state
+from centralita.simulator.runner import Simulator
+from tests.campaigns.conftest import create_campaign_tables, customer_list, lp, write
 from tests.campaigns.fakes import FakePbx, VirtualClock
 from tests.campaigns.simharness import (
     SECRET,
@@ -82,7 +80,7 @@ async def test_results_logged_while_the_dialer_was_down_are_recorded_on_start(
     pbx = FakePbx(
         clock, ["Local/a1@agentes", "Local/a2@agentes", "Local/a3@agentes", "Local/a4@agentes"]
     )
-    settings = DialerSettings(hours=CallingHours())
+    settings = DialerSettings()
     first = Dialer(engine, MONTH, pbx, pbx, clock=clock, settings=settings)
     pbx.dialer = first
     assert await first.step() == 4
@@ -189,11 +187,11 @@ async def test_against_the_simulator_answers_during_a_dialer_outage_are_not_lost
     clock runs ten minutes meanwhile, so every call out gets its result in that gap."""
     engine = make_engine(sqlite_url)
     await create_ingest_schema(engine)
-    await create_campaign_schema(engine)
+    await create_campaign_tables(engine)
     await import_customer_list(
         engine, write(tmp_path / "l.csv", customer_list(40)), month=None, now_ms=0
     )
-    settings = DialerSettings(hours=CallingHours(), poll_s=3600.0, handoff_s=900.0)
+    settings = DialerSettings(poll_s=3600.0, handoff_s=900.0)
     sim = Simulator(
         sim_config(lp(2025, 2, 25, 9, 0), answer_prob=0.7, busy_prob=0.2),
         seed=3,

@@ -8,11 +8,11 @@ events itself (``handle_event``).
 
 from __future__ import annotations
 
-from ami_listener.pipeline import RESYNC_ACTION_PREFIX, Pipeline
-from ami_listener.protocol import AmiMessage
-from ami_listener.tracker import CallTracker, Effect, MemberUpdated
-from campaigns.dialer import DEFAULT_QUEUE, Dialer
-from campaigns.sinks import CampaignSink, MemberAvailability
+from centralita.ami_listener.pipeline import RESYNC_ACTION_PREFIX, Pipeline
+from centralita.ami_listener.protocol import AmiMessage
+from centralita.ami_listener.tracker import CallTracker, Effect, MemberUpdated
+from centralita.campaigns.dialer import DEFAULT_QUEUE, Dialer
+from centralita.campaigns.sinks import CampaignSink, MemberAvailability
 from tests.campaigns.fakes import FakePbx, VirtualClock, utc
 
 ACTION = f"{RESYNC_ACTION_PREFIX}1"

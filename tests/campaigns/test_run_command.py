@@ -8,23 +8,26 @@ import signal
 import sys
 from datetime import datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 import pytest
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from ami_listener.service import AmiSettings
-from ami_listener.store import create_schema as create_ingest_schema
-from ami_listener.store import make_engine
-from campaigns.dialer import DialerSettings
-from campaigns.exceptions import CampaignConfigError, CampaignNotFoundError
-from campaigns.importer import import_customer_list
-from campaigns.runner import check_database, run_campaign
-from campaigns.store import load_state
-from campaigns.window import LA_PAZ, CallingHours, month_of
-from simulator.runner import Simulator
-from tests.campaigns.conftest import customer_list, lp, write
+from centralita.ami_listener.service import AmiSettings
+from centralita.ami_listener.store import make_engine
+from centralita.campaigns import runner
+from centralita.campaigns.dialer import DialerSettings
+from centralita.campaigns.exceptions import CampaignConfigError, CampaignNotFoundError
+from centralita.campaigns.importer import import_customer_list
+from centralita.campaigns.runner import check_database, run_campaign
+from centralita.campaigns.store import load_state
+from centralita.campaigns.window import LA_PAZ, month_of
+from centralita.db import migrate
+from centralita.simulator.runner import Simulator
+from tests.campaigns.conftest import customer_list, hours_of, lp, routing_text, write
 from tests.campaigns.simharness import SECRET, sim_clock, sim_config
 from tests.campaigns.test_commands import run
+from tests.campaigns.test_routing_hours import AFTERNOONS, without_campaign
 
 MONTH = "2025-03"
 
@@ -38,9 +41,12 @@ async def test_runs_a_small_campaign_to_the_end_and_exits(db: AsyncEngine, tmp_p
     async with Simulator(config, seed=1, speed=200.0, secret=SECRET) as sim:
         running = asyncio.create_task(sim.run())
         ami = AmiSettings(host="127.0.0.1", port=sim.port, secret=SECRET, backoff_initial_s=0.05)
-        settings = DialerSettings(hours=CallingHours(), poll_s=0.05)
+        settings = DialerSettings(poll_s=0.05)
         code = await asyncio.wait_for(
-            run_campaign(db, ami, MONTH, settings, lambda: sim_clock(sim), pbx_id="sim"), 60
+            run_campaign(
+                db, ami, MONTH, settings, lambda: sim_clock(sim), pbx_id="sim", hours=hours_of()
+            ),
+            60,
         )
         running.cancel()
     assert code == 0
@@ -78,7 +84,7 @@ async def test_refuses_a_database_without_event_log_or_campaign(
     try:
         with pytest.raises(CampaignConfigError, match="centralita db-migrate"):
             await check_database(engine, MONTH)
-        await create_ingest_schema(engine)
+        await migrate(engine)
         with pytest.raises(CampaignNotFoundError):
             await check_database(engine, MONTH)
     finally:
@@ -97,8 +103,48 @@ def test_command_needs_the_secret_and_a_valid_config(
     bad = write(tmp_path / "c.toml", "[retry]\nmax_attempts = 0\n")
     assert run(*args, "--config", str(bad)) == 1
     assert "$.retry: max_attempts" in capsys.readouterr().err
+    routing = write(tmp_path / "routing.toml", "[[service]]\nkey = 1\n")
+    assert run(*args, "--routing", str(routing)) == 2
+    assert capsys.readouterr().err == (
+        f"centralita: --routing: {routing}: enrutamiento inválido en service[0].key: "
+        "se esperaba texto, llegó un número\n"
+    )
+    bare = write(tmp_path / "bare.toml", without_campaign())
+    assert run(*args, "--routing", str(bare)) == 2
+    err = capsys.readouterr().err
+    assert err.startswith(f"centralita: --routing: {bare}: el servicio «prepago» no tiene")
+    assert err.count("\n") == 1
+    old = write(tmp_path / "old.toml", '[hours]\nmon = { from = "08:30", until = "19:00" }\n')
+    assert run(*args, "--config", str(old)) == 1
+    assert capsys.readouterr().err.startswith(
+        f"centralita: {old}: [hours] ya no se configura aquí: el horario de llamadas"
+    )
+    # The command migrates the fresh database first: what is missing is the campaign.
     assert run(*args) == 1
-    assert "centralita db-migrate" in capsys.readouterr().err
+    assert f"no hay campaña para {MONTH}" in capsys.readouterr().err
+
+
+def test_command_calls_in_the_hours_of_its_routing(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """`--routing`'s `[service.campaign] windows` and holidays are the dialer's hours."""
+    seen: list[Any] = []
+
+    async def fake_run(*args: Any, **kw: Any) -> int:
+        seen.append(kw["hours"])
+        return 0
+
+    monkeypatch.setattr(runner, "run_campaign", fake_run)
+    monkeypatch.setenv("CENTRALITA_AMI_SECRET", "s")
+    db = f"sqlite+aiosqlite:///{tmp_path / 'c.db'}"
+    args = ("campaign", "run", "--month", MONTH, "--ami-host", "127.0.0.1", "--db", db)
+    routing = write(tmp_path / "routing.toml", routing_text(AFTERNOONS, {"2025-03-05": "Feriado"}))
+    assert run(*args, "--routing", str(routing)) == 0
+    assert run(*args) == 0  # without --routing: the shipped routing.toml
+    given, shipped = seen
+    assert given.allows(lp(2025, 3, 4, 15, 0)) and not given.allows(lp(2025, 3, 4, 10, 0))
+    assert not given.allows(lp(2025, 3, 5, 15, 0))  # its holiday
+    assert shipped.allows(lp(2025, 3, 4, 10, 0)) and not shipped.allows(lp(2025, 3, 4, 19, 0))
 
 
 async def test_the_process_stops_cleanly_on_sigterm(db: AsyncEngine, tmp_path: Path) -> None:

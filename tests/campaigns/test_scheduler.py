@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from datetime import UTC, date, datetime, timedelta
 
-from campaigns.model import Attempt, Customer
-from campaigns.scheduler import (
+from centralita.campaigns.model import Attempt, Customer
+from centralita.campaigns.scheduler import (
     Blocklist,
     Done,
     Due,
@@ -70,10 +70,10 @@ def test_not_sent_attempts_do_not_count() -> None:
 
 
 def test_reached_or_paid_is_never_called_again() -> None:
-    reached = [att(1, "answered", 0, disposition="informado")]
+    reached = [att(1, "answered", 0, agent="a1", disposition="informado")]
     assert customer_status(ANA, reached, NONE, RETRY, T0 + timedelta(days=2)) == Done("reached")
-    answered_no_result_yet = [att(1, "answered", 0)]
-    assert customer_status(ANA, answered_no_result_yet, NONE, RETRY, T0) == Done("reached")
+    bridged_no_result_yet = [att(1, "answered", 0, agent="a1")]
+    assert customer_status(ANA, bridged_no_result_yet, NONE, RETRY, T0) == Done("reached")
     paid = Blocklist(paid_contracts=frozenset({"C1"}))
     assert customer_status(ANA, [att(1, "busy", 0)], paid, RETRY, T0 + timedelta(days=1)) == Done(
         "paid"
@@ -81,12 +81,34 @@ def test_reached_or_paid_is_never_called_again() -> None:
     assert customer_status(ANA, [], paid, RETRY, T0) == Done("paid")
 
 
+def test_answered_but_never_bridged_is_not_reached_and_is_retried() -> None:
+    """The customer answered, waited in qprepago and hung up before an agent took the
+    call: nobody spoke with them. They are called again after the `not_connected` spacing
+    (two hours by default), like an unanswered call, and the attempt counts."""
+    hung_up_in_queue = [att(1, "answered", 0)]
+    answered_at = T0 + timedelta(seconds=30)
+    assert customer_status(ANA, hung_up_in_queue, NONE, RETRY, T0 + timedelta(minutes=5)) == (
+        Waiting(answered_at + timedelta(hours=2), "2222222", 2)
+    )
+    later = T0 + timedelta(hours=3)
+    assert customer_status(ANA, hung_up_in_queue, NONE, RETRY, later) == Due(
+        "2222222", 2, answered_at + timedelta(hours=2)
+    )
+    spaced = RetryPolicy(max_attempts=3, spacing_s={"not_connected": 600})
+    assert customer_status(ANA, hung_up_in_queue, NONE, spaced, T0 + timedelta(minutes=11)) == (
+        Due("2222222", 2, answered_at + timedelta(minutes=10))
+    )
+
+
 def test_wrong_number_moves_to_the_next_phone_then_gives_up() -> None:
-    wrong = [att(1, "answered", 0, disposition="numero_equivocado")]
+    wrong = [att(1, "answered", 0, agent="a1", disposition="numero_equivocado")]
     assert customer_status(ANA, wrong, NONE, RETRY, T0 + timedelta(minutes=5)) == Due(
         "2222222", 2, T0 + timedelta(seconds=30)
     )
-    both = [*wrong, att(2, "answered", 5, "2222222", disposition="numero_equivocado")]
+    both = [
+        *wrong,
+        att(2, "answered", 5, "2222222", agent="a2", disposition="numero_equivocado"),
+    ]
     assert customer_status(ANA, both, NONE, RETRY, T0 + timedelta(hours=1)) == Done("no_phone")
 
 
@@ -141,7 +163,7 @@ def test_plan_puts_first_calls_before_retries() -> None:
 
 def test_finished_when_everyone_is_done() -> None:
     people = _customers(2)
-    tried = {"C1": [Attempt(1, "C1", "70000001", T0, "answered", T0)]}
+    tried = {"C1": [Attempt(1, "C1", "70000001", T0, "answered", T0, agent="a1")]}
     paid = Blocklist(paid_contracts=frozenset({"C2"}))
     assert finished(statuses(people, tried, paid, RETRY, T0))
     assert not finished(statuses(people, tried, NONE, RETRY, T0))

@@ -1,22 +1,23 @@
-"""The dialer's settings file: defaults, the shipped example, path-named errors."""
+"""The dialer's settings file: defaults, the shipped example, path-named errors, and the
+refusal of a file that still has the calling hours (now routing.toml's)."""
 
 from __future__ import annotations
 
-from datetime import date, time
 from pathlib import Path
 
 import pytest
 
-from campaigns.dialer import DialerSettings
-from campaigns.exceptions import CampaignConfigError
-from campaigns.settings import example_path, load_settings, parse_settings
+from centralita.campaigns.dialer import DialerSettings
+from centralita.campaigns.exceptions import CampaignConfigError
+from centralita.campaigns.settings import example_path, load_settings, parse_settings
 from tests.campaigns.test_commands import run
 
 
 def test_an_empty_file_and_the_example_are_the_built_in_defaults() -> None:
     defaults = DialerSettings()
     for settings in (parse_settings(""), load_settings(example_path())):
-        assert settings.hours.hours == defaults.hours.hours
+        assert settings.service == defaults.service == "prepago"
+        assert settings.window == defaults.window
         assert settings.retry == defaults.retry
         assert settings.queues == defaults.queues
         assert (settings.channel, settings.context, settings.exten) == (
@@ -24,16 +25,14 @@ def test_an_empty_file_and_the_example_are_the_built_in_defaults() -> None:
             defaults.context,
             defaults.exten,
         )
-    assert load_settings(example_path()).hours.days_off == {date(2026, 2, 16), date(2026, 2, 17)}
 
 
 def test_every_setting_is_read() -> None:
     settings = parse_settings(
         """
-days_off = [2025-03-03]
-[hours]
-mon = { from = "09:00", until = "18:00" }
-sat = { from = "10:00", until = "12:30" }
+service = "recordatorio"
+[window]
+start_day = 20
 [retry]
 max_attempts = 5
 [retry.spacing_s]
@@ -47,8 +46,8 @@ caller_id = "4251000"
 ring_timeout_s = 25
 """
     )
-    assert settings.hours.hours == {0: (time(9), time(18)), 5: (time(10), time(12, 30))}
-    assert settings.hours.days_off == {date(2025, 3, 3)}
+    assert settings.service == "recordatorio"
+    assert settings.window.start_day == 20
     assert settings.retry.max_attempts == 5
     assert settings.retry.spacing("busy").total_seconds() == 600
     assert settings.retry.spacing("no_answer").total_seconds() == 7200
@@ -70,20 +69,9 @@ ring_timeout_s = 25
         ),
         ("[retry]\nmax_attempts = 'tres'\n", "$.retry.max_attempts: Expected `int`, got `str`"),
         ("[retry]\nmax_attempts = 0\n", "$.retry: max_attempts debe estar entre 1 y 20"),
-        (
-            '[hours]\nmon = { from = "8h30", until = "19:00" }\n',
-            "$.hours.mon: hora '8h30' invalida",
-        ),
-        (
-            '[hours]\nmon = { from = "19:00", until = "08:30" }\n',
-            "$.hours.mon: 'from' (19:00) debe ser anterior",
-        ),
-        (
-            '[hours]\nlunes = { from = "08:00", until = "12:00" }\n',
-            "$.hours: Object contains unknown field `lunes`",
-        ),
-        ("days_off = ['3 de marzo']\n", "$.days_off[0]: Invalid RFC3339 encoded date"),
-        ('[queues]\ntv_cable = " "\n', "$.queues: tv_cable: la cola no puede estar vacia"),
+        ('service = " "\n', "$: service: el servicio no puede estar vacío"),
+        ("[horas]\nmon = 1\n", "$: Object contains unknown field `horas`"),
+        ('[queues]\ntv_cable = " "\n', "$.queues: tv_cable: la cola no puede estar vacía"),
         ('[originate]\nchannel = "Local/x@y"\n', "$.originate: channel debe contener {phone}"),
         ('[originate]\nexten = "{cola}"\n', "$.originate: exten: solo admite {phone} y {queue}"),
         ("[originate]\npoll_s = 0\n", "$.originate: poll_s: debe ser mayor que cero"),
@@ -108,3 +96,53 @@ def test_check_config_command(tmp_path: Path, capsys: pytest.CaptureFixture[str]
     assert f"{bad}: $.retry.max_attempts" in capsys.readouterr().err
     assert run("campaign", "check-config", str(tmp_path / "none.toml")) == 1
     assert "no se puede leer" in capsys.readouterr().err
+
+
+OLD_FILE = """# a campaign.toml of before: the hours were here
+days_off = [2026-02-16, 2026-02-17]
+[hours]
+mon = { from = "08:30", until = "19:00" }
+[retry]
+max_attempts = 3
+"""
+
+
+@pytest.mark.parametrize(
+    ("text", "named"),
+    [
+        (OLD_FILE, "[hours] y days_off"),
+        ('[hours]\nmon = { from = "08:30", until = "19:00" }\n', "[hours]"),
+        ("days_off = [2026-02-16]\n", "days_off"),
+    ],
+)
+def test_a_file_with_the_former_hours_is_refused_pointing_at_routing(
+    tmp_path: Path, text: str, named: str
+) -> None:
+    old = tmp_path / "campaign.toml"
+    old.write_text(text, encoding="utf-8")
+    with pytest.raises(CampaignConfigError) as caught:
+        load_settings(old)
+    message = str(caught.value)
+    assert "\n" not in message
+    verb = "configuran" if " y " in named else "configura"
+    assert message.startswith(f"{old}: {named} ya no se {verb} aquí: ")
+    assert "el horario de llamadas y los feriados de la campaña están ahora en routing.toml" in (
+        message
+    )
+    assert "[service.campaign] windows" in message
+    assert "[[holiday]]" in message
+
+
+def test_check_config_refuses_the_former_hours_in_one_line(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    old = tmp_path / "campaign.toml"
+    old.write_text(OLD_FILE, encoding="utf-8")
+    assert run("campaign", "check-config", str(old)) == 1
+    captured = capsys.readouterr()
+    assert captured.out == ""
+    lines = captured.err.splitlines()
+    assert len(lines) == 1
+    assert lines[0].startswith(f"centralita: {old}: [hours] y days_off ya no se configuran aquí")
+    assert "routing.toml ([service.campaign] windows" in lines[0]
+    assert "[[holiday]]" in lines[0]

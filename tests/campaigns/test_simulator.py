@@ -19,15 +19,15 @@ from pathlib import Path
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from campaigns.dialer import DEFAULT_QUEUE, DialerSettings
-from campaigns.importer import import_customer_list
-from campaigns.model import Customer
-from campaigns.scheduler import Done, RetryPolicy, statuses
-from campaigns.schema import attempt_agents, attempt_results, attempts
-from campaigns.store import load_state, set_status
-from campaigns.window import LA_PAZ, CallingHours, campaign_window, may_call
-from simulator.runner import Simulator
-from tests.campaigns.conftest import customer_list, lp, write
+from centralita.campaigns.dialer import DEFAULT_QUEUE, DialerSettings
+from centralita.campaigns.importer import import_customer_list
+from centralita.campaigns.model import Customer
+from centralita.campaigns.scheduler import Done, RetryPolicy, statuses
+from centralita.campaigns.schema import attempt_agents, attempt_results, attempts
+from centralita.campaigns.store import load_state, set_status
+from centralita.campaigns.window import LA_PAZ, campaign_window, may_call
+from centralita.simulator.runner import Simulator
+from tests.campaigns.conftest import customer_list, hours_of, lp, write
 from tests.campaigns.simharness import (
     SECRET,
     Driver,
@@ -39,13 +39,13 @@ from tests.campaigns.simharness import (
 )
 
 MONTH = "2025-03"
-DAY_OFF = date(2025, 2, 26)  # a Wednesday inside the window
+DAY_OFF = date(2025, 2, 26)  # a Wednesday inside the window: a holiday of routing.toml
 RETRY = RetryPolicy(
     max_attempts=3,
     spacing_s={"no_answer": 2 * 3600, "busy": 1800, "failed": 3600, "unknown": 3600},
 )
-HOURS = CallingHours(days_off=frozenset({DAY_OFF}))
-SETTINGS = DialerSettings(hours=HOURS, retry=RETRY, handoff_s=900.0, poll_s=3600.0)
+HOURS = hours_of(holidays={DAY_OFF.isoformat(): "Feriado de prueba"})
+SETTINGS = DialerSettings(retry=RETRY, handoff_s=900.0, poll_s=3600.0)
 STORED_PRECISION = timedelta(milliseconds=1)  # times are stored in epoch ms
 TRUTH_OUTCOME = {"answered": "answered", "busy": "busy", "no-answer": "no_answer"}
 
@@ -95,7 +95,7 @@ async def test_300_customers_4_agents_pause_resume_and_restart_against_the_simul
     probe = OriginateProbe(sim.engine)
     responses = ResponseRecorder()
     async with sim:
-        host = await start_host(sim, db, MONTH, SETTINGS, extra_sinks=(responses,))
+        host = await start_host(sim, db, MONTH, SETTINGS, extra_sinks=(responses,), hours=HOURS)
         driver = Driver(sim, host)
 
         # The 24th and the night before the 25th: nothing.
@@ -121,7 +121,7 @@ async def test_300_customers_4_agents_pause_resume_and_restart_against_the_simul
         )
         out_at_restart = {o.action_id for o in sim.truth.originates if o.outcome == "pending"}
         await host.crash()
-        host = await start_host(sim, db, MONTH, SETTINGS, extra_sinks=(responses,))
+        host = await start_host(sim, db, MONTH, SETTINGS, extra_sinks=(responses,), hours=HOURS)
         driver.host = host
         await driver.settle()
         assert set(host.dialer._out) == {int(a.rsplit("-", 1)[1]) for a in out_at_restart}
@@ -204,7 +204,7 @@ async def test_the_last_day_of_the_month_ends_the_campaign_at_closing_time(
     )
     probe = OriginateProbe(sim.engine)
     async with sim:
-        host = await start_host(sim, db, MONTH, SETTINGS)
+        host = await start_host(sim, db, MONTH, SETTINGS, hours=HOURS)
         driver = Driver(sim, host)
         await driver.run_until(lp(2025, 4, 2, 12, 0))
         assert host.dialer.done

@@ -7,10 +7,11 @@ import contextlib
 
 import msgspec
 
-from ami_listener.publisher import ScreenPop, ScreenPopPublisher
-from ami_listener.records import CallRecord, QueueEntryRecord
-from ami_listener.tracker import CallAnswered
-from campaigns.ports import CampaignPop
+from centralita.ami_listener.records import CallRecord, QueueEntryRecord
+from centralita.ami_listener.tracker import CallAnswered
+from centralita.campaigns.ports import CampaignPop
+from centralita.screenpop.model import ScreenPop
+from centralita.screenpop.publisher import ScreenPopPublisher
 from centralita.wiring import campaign_pop_sink
 
 

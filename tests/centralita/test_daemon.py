@@ -11,11 +11,11 @@ import pytest
 import sqlalchemy as sa
 from structlog.testing import capture_logs
 
-from ami_listener.schema import calls
+from centralita.ami_listener.schema import calls
 from centralita.daemon import Daemon
 from centralita.demo import free_port
 from centralita.settings import Settings, SettingsError, load_settings, parse_settings
-from simulator.capture_server import CaptureServer
+from centralita.simulator.capture_server import CaptureServer
 from tests.conftest import FIXTURES
 
 SECRET = "daemon-test-secret-42"

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from ami_listener.protocol import AmiMessage, AmiParser
+from centralita.ami_listener.protocol import AmiMessage, AmiParser
 
 
 def frame(headers: dict[str, str]) -> bytes:

@@ -79,10 +79,15 @@ class Collector:
 
 
 @contextlib.asynccontextmanager
-async def collect(host: str, port: int, *topics: str) -> AsyncIterator[Collector]:
-    """Subscribe (QoS 1, persistent session) and keep reconnecting until the block ends."""
+async def collect(
+    host: str, port: int, *topics: str, identifier: str | None = None
+) -> AsyncIterator[Collector]:
+    """Subscribe (QoS 1, persistent session) and keep reconnecting until the block ends.
+
+    Two blocks with the same ``identifier`` are one MQTT session: the second receives what
+    the broker kept for the first meanwhile."""
     out = Collector()
-    ident = f"t-{uuid.uuid4().hex[:10]}"
+    ident = identifier or f"t-{uuid.uuid4().hex[:10]}"
 
     async def loop() -> None:
         while True:

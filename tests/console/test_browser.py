@@ -16,9 +16,10 @@ import pytest
 import sqlalchemy as sa
 import uvicorn
 
-from ami_listener.publisher import ScreenPop
-from ami_listener.store import create_schema, make_engine
-from console.schema import interactions
+from centralita.ami_listener.store import create_schema, make_engine
+from centralita.console.schema import interactions
+from centralita.console.schema import metadata as console_metadata
+from centralita.screenpop.model import ScreenPop
 from tests.brokers import free_port
 from tests.console.ami_calls import Call
 from tests.console.conftest import collect, launch_chromium, sign_in, walk_101_to_outcome
@@ -61,6 +62,8 @@ async def test_pop_walk_and_record_in_the_browser(
     ARTIFACTS.mkdir(exist_ok=True)
     engine = make_engine(f"sqlite+aiosqlite:///{tmp_path / 'e2e.db'}")
     await create_schema(engine)
+    async with engine.begin() as conn:  # the interactions table (migrations make it in production)
+        await conn.run_sync(console_metadata.create_all)
     pbx = f"e2e{os.getpid()}"
     call = Call("1795950000.7", "101", "70123456", agent=1, ivr=IVR_OK)
     other = Call("1795950000.8", "104", "70999888", agent=2, t0=1_795_950_001.0)

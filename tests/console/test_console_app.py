@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import contextlib
 from collections.abc import AsyncIterator
 
 import httpx
@@ -11,12 +10,13 @@ import pytest
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from ami_listener.store import make_engine
-from console.schema import interactions
-from console.sessions import COOKIE, SessionSigner
-from scripts import load_script, start
+from centralita.ami_listener.store import make_engine
+from centralita.console.schema import interactions
+from centralita.console.schema import metadata as console_metadata
+from centralita.console.sessions import COOKIE, SessionSigner
+from centralita.scripts import load_script, start
 from tests.console.ami_calls import Call
-from tests.console.helpers import PASSWORD, Console, console
+from tests.console.helpers import Console, console, signed_in
 
 ANA_CALL = Call("1795940000.1", "101", "70111222", agent=1)
 BETO_CALL = Call("1795940000.2", "104", "70333444", agent=2)
@@ -26,6 +26,8 @@ HEADERS = {"X-Centralita": "1"}
 @pytest.fixture
 async def engine(db_url: str) -> AsyncIterator[AsyncEngine]:
     eng = make_engine(db_url)
+    async with eng.begin() as conn:  # the interactions table (migrations make it in production)
+        await conn.run_sync(console_metadata.create_all)
     yield eng
     await eng.dispose()
 
@@ -36,15 +38,6 @@ async def cons(engine: AsyncEngine) -> AsyncIterator[Console]:
         await c.answer(ANA_CALL)
         await c.answer(BETO_CALL)
         yield c
-
-
-@contextlib.asynccontextmanager
-async def signed_in(c: Console, name: str) -> AsyncIterator[httpx.AsyncClient]:
-    transport = httpx.ASGITransport(app=c.app)
-    async with httpx.AsyncClient(transport=transport, base_url="http://console") as client:
-        r = await client.post("/ingresar", data={"usuario": name, "clave": PASSWORD})
-        assert r.status_code == 303, r.text
-        yield client
 
 
 def full_trail(script_id: str) -> list[list[int]]:
@@ -137,3 +130,33 @@ async def test_interaction_is_stored_and_published(cons: Console, engine: AsyncE
     assert msgspec.json.decode(row["trail"]) == trail
     assert row["outcome_code"] == saved["outcome_code"]
     assert row["note"] == "Cliente reporta sin tono"
+
+
+@pytest.mark.parametrize(
+    ("answered_at", "suggested_goto"),
+    [
+        ("2026-12-05T10:00:00-04:00", 7),  # Saturday: after Friday noon, e-mail the manager
+        ("2026-12-04T12:00:00-04:00", 7),  # Friday noon exactly
+        ("2026-12-04T15:59:00+00:00", None),  # 11:59 in La Paz, Friday: damage procedure
+        ("2026-12-01T10:00:00-04:00", None),  # Tuesday
+    ],
+)
+async def test_4639999_weekend_branch_is_suggested_from_the_call_time(
+    cons: Console, answered_at: str, suggested_goto: int | None
+) -> None:
+    # Procedure J step 6: from Monday to Friday noon the damage procedure, from Friday
+    # noon to Sunday step 7 (e-mail the public-telephony manager): the branch whose window
+    # holds the call's time is suggested; the agent still chooses.
+    trail = [[1, 0], [2, 0], [3, 1]]  # greeting, Smartflex, "falla técnica" -> step 6
+    async with signed_in(cons, "ana") as ana:
+        view = (
+            await ana.post(
+                "/api/paso",
+                json={"script_id": "4639999", "trail": trail, "at": answered_at},
+                headers=HEADERS,
+            )
+        ).json()
+    assert view["step"]["number"] == 6
+    weekend = next(o["index"] for o in view["options"] if "Domingo" in o["label"])
+    weekday = next(o["index"] for o in view["options"] if "Lunes" in o["label"])
+    assert view["suggested"] == (weekend if suggested_goto == 7 else weekday)

@@ -14,14 +14,14 @@ import msgspec
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from ami_listener.pipeline import EffectSink
-from ami_listener.schema import calls
-from ami_listener.service import AmiSettings, ListenerService
-from ami_listener.store import create_schema, make_engine
-from ami_listener.tracker import CallTracker
-from simulator.config import SimConfig, lab_config
-from simulator.runner import Simulator
-from simulator.truth import Truth, TruthCall
+from centralita.ami_listener.pipeline import EffectSink
+from centralita.ami_listener.schema import calls
+from centralita.ami_listener.service import AmiSettings, ListenerService
+from centralita.ami_listener.store import create_schema, make_engine
+from centralita.ami_listener.tracker import CallTracker
+from centralita.simulator.config import SimConfig, lab_config
+from centralita.simulator.runner import Simulator
+from centralita.simulator.truth import Truth, TruthCall
 
 SECRET = "integration-secret"
 HIGH_WATER = 1 << 20

@@ -8,18 +8,19 @@ import asyncio
 import contextlib
 import os
 import sys
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
 import pytest
 
-from ami_listener.store import make_engine
+from centralita.ami_listener.store import make_engine
 from centralita.db import migrate
-from centralita.doctor import Finding, diagnose, render
+from centralita.doctor import Finding, check_ami, check_broker, diagnose, render
 from centralita.settings import Settings, parse_settings
-from simulator.config import lab_config
-from simulator.runner import Simulator
+from centralita.simulator.config import lab_config
+from centralita.simulator.runner import Simulator
 from tests.brokers import free_port
+from tests.centralita.secured_broker import PASSWORD, USER, SecuredBroker, secured_broker
 from tests.integration.helpers import SECRET
 
 pytestmark = pytest.mark.timeout(60)
@@ -98,6 +99,11 @@ async def test_closed_port_and_missing_database(tmp_path: Path) -> None:
     assert not (tmp_path / "missing.db").exists()  # doctor does not create it
 
 
+async def test_an_unusable_database_url_is_a_finding(tmp_path: Path) -> None:
+    findings = await diagnose(settings_for(tmp_path, free_port(), "foo://bar"), timeout_s=2)
+    assert any("la base «foo» no está soportada" in f for f in by_status(findings, "fail"))
+
+
 async def test_empty_database_asks_for_migration(tmp_path: Path, sqlite_url: str) -> None:
     engine = make_engine(sqlite_url)
     async with engine.begin() as conn:  # an existing, empty file
@@ -123,6 +129,156 @@ async def test_real_broker_is_ok(tmp_path: Path, mqtt_broker: tuple[str, int]) -
     url = f"sqlite+aiosqlite:///{tmp_path / 'x.db'}"
     findings = await diagnose(settings_for(tmp_path, free_port(), url, extra), timeout_s=5)
     assert any(f.area == "broker" and f.status == "ok" for f in findings)
+
+
+@pytest.fixture
+def tls_broker(tmp_path: Path) -> Iterator[SecuredBroker]:
+    yield from secured_broker(tmp_path / "broker", tls=True)
+
+
+# paho leaves the socket of a failed TLS handshake to the garbage collector (ResourceWarning).
+@pytest.mark.filterwarnings("ignore::pytest.PytestUnraisableExceptionWarning")
+async def test_broker_login_and_tls_are_checked_as_the_daemon_connects(
+    tmp_path: Path, tls_broker: SecuredBroker
+) -> None:
+    def settings(password: str, tls: str) -> Settings:
+        (tmp_path / "mqtt.pw").write_text(password, "utf-8")
+        extra = (
+            f'[mqtt]\nhost = "{tls_broker.host}"\nport = {tls_broker.port}\nusername = "{USER}"\n'
+            f'password_file = "{tmp_path / "mqtt.pw"}"\n{tls}'
+        )
+        return settings_for(tmp_path, free_port(), "sqlite+aiosqlite://", extra)
+
+    with_ca = f'tls = true\nca_file = "{tls_broker.ca_file}"\n'
+    good = await check_broker(settings(PASSWORD, with_ca), 5)
+    assert [(f.status, f.message) for f in good] == [
+        (
+            "ok",
+            f"broker MQTT en 127.0.0.1:{tls_broker.port} acepta conexiones (usuario {USER!r}, TLS)",
+        )
+    ]
+    wrong = await check_broker(settings("not-the-password", with_ca), 5)
+    assert len(wrong) == 1 and wrong[0].status == "fail"
+    assert f"rechazó el usuario {USER!r}" in wrong[0].message
+    assert "mqtt.password_file" in wrong[0].message
+    assert "not-the-password" not in wrong[0].message
+    untrusted = await check_broker(settings(PASSWORD, "tls = true\n"), 5)
+    assert untrusted[0].status == "fail" and "TLS con el broker" in untrusted[0].message
+    plaintext = await check_broker(settings(PASSWORD, ""), 5)
+    assert plaintext[0].status == "fail"  # a TLS-only listener: no MQTT in plaintext
+    missing_ca = await check_broker(settings(PASSWORD, 'tls = true\nca_file = "/nope.crt"\n'), 5)
+    assert missing_ca[0].status == "fail" and "mqtt.ca_file" in missing_ca[0].message
+
+
+async def test_anonymous_plaintext_to_a_remote_broker_is_a_warning(
+    tmp_path: Path, mqtt_broker: tuple[str, int], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """On a loopback broker anonymous plaintext is fine; anywhere else it is flagged (a
+    broker that needs neither login nor TLS lets anyone on the network read the pops)."""
+    from centralita import doctor
+
+    host, port = mqtt_broker
+    settings = settings_for(
+        tmp_path, free_port(), "sqlite+aiosqlite://", f'[mqtt]\nhost = "{host}"\nport = {port}\n'
+    )
+    local = await check_broker(settings, 5)
+    assert [f.status for f in local] == ["ok"]
+    assert "(anónimo, sin cifrar)" in local[0].message
+    assert doctor._loopback("::1") and doctor._loopback("localhost")
+    assert not doctor._loopback("mqtt.internal") and not doctor._loopback("10.0.0.5")
+    monkeypatch.setattr(doctor, "_loopback", lambda _host: False)  # as if it were remote
+    remote = await check_broker(settings, 5)
+    assert [f.status for f in remote] == ["ok", "warn"]
+    assert "sin usuario y contraseña" in remote[1].message and "mqtt.tls" in remote[1].message
+
+
+# Some of Asterisk's actions and the write classes they are registered with (main/manager.c,
+# apps/app_queue.c): ListCommands lists an action when the user holds one of its classes,
+# or when it has none.
+ACTIONS = {
+    "Ping": (),
+    "ListCommands": (),
+    "QueueStatus": (),
+    "Status": ("system", "call", "reporting"),
+    "CoreShowChannels": ("system", "reporting"),
+    "Hangup": ("system", "call"),
+    "Redirect": ("call",),
+    "Originate": ("originate",),
+    "Command": ("command",),
+}
+
+
+@contextlib.asynccontextmanager
+async def fake_ami(write: str) -> AsyncIterator[int]:
+    """An AMI that logs in ``centralita`` with these write classes (queue ``q1``, no calls)."""
+    granted = set(write.split(","))
+
+    def frame(*fields: tuple[str, str]) -> bytes:
+        return "".join(f"{k}: {v}\r\n" for k, v in fields).encode() + b"\r\n"
+
+    async def serve(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        writer.write(b"Asterisk Call Manager/5.0.1\r\n")
+        with contextlib.suppress(asyncio.IncompleteReadError, ConnectionError):
+            while True:
+                raw = await reader.readuntil(b"\r\n\r\n")
+                action = dict(
+                    line.split(": ", 1) for line in raw.decode().split("\r\n") if ": " in line
+                )
+                aid = ("ActionID", action.get("ActionID", ""))
+                name = action.get("Action", "")
+                if name == "Login":
+                    writer.write(frame(("Response", "Success"), aid, ("Message", "Accepted")))
+                elif name == "QueueStatus":
+                    writer.write(frame(("Response", "Success"), aid, ("EventList", "start")))
+                    writer.write(frame(("Event", "QueueParams"), ("Queue", "q1"), aid))
+                    writer.write(frame(("Event", "QueueStatusComplete"), aid))
+                elif name == "ListCommands":
+                    lines = [
+                        (action_name, f"An action. (Priv: {','.join(classes) or '<none>'},all)")
+                        for action_name, classes in ACTIONS.items()
+                        if not classes or granted & set(classes)
+                    ]
+                    writer.write(frame(("Response", "Success"), aid, *lines))
+                elif name == "Logoff":
+                    writer.write(frame(("Response", "Goodbye"), aid))
+                    break
+                await writer.drain()
+        writer.close()
+
+    server = await asyncio.start_server(serve, "127.0.0.1", 0)
+    try:
+        yield server.sockets[0].getsockname()[1]
+    finally:
+        server.close()
+        await server.wait_closed()
+
+
+@pytest.mark.parametrize(
+    ("write", "campaign", "status", "words"),
+    [
+        ("reporting", False, "ok", "permisos de escritura justos: reporting"),
+        ("reporting,originate", True, "ok", "permisos de escritura justos: originate,reporting"),
+        (
+            "reporting,originate",
+            False,
+            "warn",
+            "(la campaña está desactivada): puede ejecutar Originate; deje write=reporting",
+        ),
+        ("originate", True, "fail", "no puede pedir Status"),
+        ("reporting", True, "fail", "no puede hacer Originate"),
+        ("system,call,command", False, "warn", "Command, Hangup, Redirect"),
+    ],
+)
+async def test_ami_write_classes_beyond_the_enabled_features_are_flagged(
+    tmp_path: Path, write: str, campaign: bool, status: str, words: str
+) -> None:
+    extra = "[campaign]\nenabled = true\n" if campaign else ""
+    async with fake_ami(write) as port:
+        settings = settings_for(tmp_path, port, "sqlite+aiosqlite://", extra)
+        findings = await check_ami(settings, timeout_s=5, events_s=0.1)
+    about = [f for f in findings if "permisos" in f.message or "no puede" in f.message]
+    assert [(f.status, words in f.message) for f in about] == [(status, True)], about
+    assert any("1 colas" in f.message for f in findings)
 
 
 async def test_cli_broken_routing_file_exits_non_zero(tmp_path: Path) -> None:

@@ -20,10 +20,10 @@ from collections.abc import AsyncIterator, Callable
 import asyncpg
 from sqlalchemy.engine import make_url
 
-from ami_listener.publisher import ScreenPopPublisher
-from ami_listener.service import ListenerService
-from simulator.config import lab_config
-from simulator.runner import Simulator
+from centralita.ami_listener.service import ListenerService
+from centralita.screenpop.publisher import ScreenPopPublisher
+from centralita.simulator.config import lab_config
+from centralita.simulator.runner import Simulator
 from tests.conftest import PG_HOST, PG_PORT, PG_USER
 from tests.integration.conftest import StoppableBroker
 from tests.integration.helpers import (

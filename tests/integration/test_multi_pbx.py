@@ -13,18 +13,18 @@ from pathlib import Path
 import msgspec
 import pytest
 
-from ami_listener.service import ListenerService
-from ami_listener.store import make_engine
+from centralita.ami_listener.service import ListenerService
+from centralita.ami_listener.store import make_engine
 from centralita.daemon import Daemon
+from centralita.metrics.periods import Period, local_text
+from centralita.metrics.queries import ReportRequest, monthly_report
+from centralita.metrics.service_level import CountingRules, Counts, Report
+from centralita.routing import default_routing_path, load_routing
 from centralita.routing_glue import resolver_for
 from centralita.settings import Settings, parse_settings
-from metrics.periods import Period, local_text
-from metrics.queries import ReportRequest, monthly_report
-from metrics.service_level import CountingRules, Counts, Report
-from routing import default_routing_path, load_routing
-from simulator.config import lab_config
-from simulator.runner import Simulator
-from simulator.truth import Truth
+from centralita.simulator.config import lab_config
+from centralita.simulator.runner import Simulator
+from centralita.simulator.truth import Truth
 from tests.integration.helpers import SECRET, fetch_rows, settle, truth_mismatches, until
 
 RULES = CountingRules(wait_basis="exact")

@@ -6,8 +6,8 @@ from __future__ import annotations
 
 import pytest
 
-from simulator.config import lab_config
-from simulator.runner import Simulator
+from centralita.simulator.config import lab_config
+from centralita.simulator.runner import Simulator
 from tests.integration.helpers import (
     SECRET,
     database,

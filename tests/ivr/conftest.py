@@ -4,18 +4,19 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import AsyncIterator, Callable, Coroutine
+from pathlib import Path
 from typing import Any
 
 import pytest
 
-from ivr.agi import AgiTimeouts
-from ivr.agi_server import AgiServer
-from ivr.app import start_ivr_server
-from ivr.directory import CustomerDirectory, StaticCustomerDirectory
-from ivr.flow_config import IvrConfig, load_config
-from ivr.flows import Router
-from ivr.routing_adapter import RoutingRouter
-from routing import default_routing_path, load_routing
+from centralita.ivr.agi import AgiTimeouts
+from centralita.ivr.agi_server import AgiServer
+from centralita.ivr.app import start_ivr_server
+from centralita.ivr.directory import CustomerDirectory, StaticCustomerDirectory
+from centralita.ivr.flow_config import IvrConfig, load_config
+from centralita.ivr.flows import Router
+from centralita.ivr.routing_adapter import RoutingRouter
+from centralita.routing import load_routing
 from tests.ivr.fakes import CUSTOMERS
 
 
@@ -36,13 +37,15 @@ TUESDAY_MORNING = dt.datetime(2026, 12, 1, 15, 0, tzinfo=dt.UTC)  # 11:00 in La 
 
 @pytest.fixture(scope="session")
 def router() -> RoutingRouter:
-    """The real routing of the shipped routing.toml."""
-    table = load_routing(default_routing_path())
+    """The lab's routing (tests/fixtures/routing-lab.toml): the shipped routing plus the
+    example rules (office hours, weekend damages to an extension, priority by segment)
+    these flows are tested with."""
+    table = load_routing(Path(__file__).resolve().parents[1] / "fixtures" / "routing-lab.toml")
     return RoutingRouter(lambda: table)
 
 
 def priority(router: RoutingRouter, dialed: str, segment: str | None) -> str:
-    """What routing.toml (as shipped right now) gives this segment, as CC_PRIORITY."""
+    """What the lab's routing gives this segment, as CC_PRIORITY."""
     return str(router.route(dialed, TUESDAY_MORNING, segment=segment, topic=None).priority)
 
 

@@ -77,6 +77,11 @@ class FakeAsterisk:
     hangup_at: on that command (1-based) the caller hangs up: an unsolicited HANGUP line,
         then `200 result=-1` for that command and 511 for every later one.
     delay_at: {command number: seconds} to wait before replying (a slow channel).
+    missing: sound files this PBX lacks: STREAM FILE / GET DATA of them answer
+        `200 result=-1` (Asterisk's reply), and that GET DATA's digits are then keyed one
+        per WAIT FOR DIGIT (the last one ends with a timeout).
+    hangup_reply_first: the hangup of `hangup_at` in Asterisk's own order: the command's
+        `200 result=-1` first, the HANGUP line after it.
     """
 
     port: int
@@ -86,7 +91,10 @@ class FakeAsterisk:
     uniqueid: str = "1795925652.0"
     hangup_at: int | None = None
     delay_at: dict[int, float] = field(default_factory=dict)
+    missing: frozenset[str] = frozenset()
+    hangup_reply_first: bool = False
     transcript: Transcript = field(default_factory=Transcript)
+    keyed: list[str] = field(default_factory=list)
 
     async def run(self, timeout_s: float = 30.0) -> Transcript:
         reader, writer = await asyncio.open_connection("127.0.0.1", self.port)
@@ -126,7 +134,9 @@ class FakeAsterisk:
                 reply = "511 Command Not Permitted on a dead channel or intercept routine"
             elif number == self.hangup_at:
                 dead = True
-                reply = "HANGUP\n200 result=-1"
+                reply = (
+                    "200 result=-1\nHANGUP" if self.hangup_reply_first else "HANGUP\n200 result=-1"
+                )
             else:
                 reply = self._reply(line)
             try:
@@ -144,6 +154,12 @@ class FakeAsterisk:
             if match.group(1) == "UserEvent":
                 self.transcript.user_events.append(parse_user_event(_unescape(match.group(2))))
             return "200 result=0"
+        if line.startswith("WAIT FOR DIGIT "):
+            return f"200 result={ord(self.keyed.pop(0)) if self.keyed else 0}"
+        if (match := _GET.match(line)) and _unescape(match.group(1)) in self.missing:
+            keyed = self.digits.pop(0) if self.digits else None
+            self.keyed = list(keyed or "")
+            return "200 result=-1"
         if match := _GET.match(line):
             self.transcript.prompts.append(_unescape(match.group(1)))
             keyed = self.digits.pop(0) if self.digits else None
@@ -151,6 +167,8 @@ class FakeAsterisk:
                 return "200 result= (timeout)"
             return f"200 result={keyed}"
         if line.startswith("STREAM FILE"):
+            if _unescape(line.split('"')[1]) in self.missing:
+                return "200 result=-1 endpos=0"
             self.transcript.prompts.append(_unescape(line.split('"')[1]))
             return "200 result=0 endpos=24000"
         if line in {"ANSWER"} or line.startswith("VERBOSE"):

@@ -5,10 +5,10 @@ from __future__ import annotations
 import asyncio
 import datetime as dt
 
-from ivr.directory import Customer
-from ivr.events import InputKind
-from ivr.exceptions import DirectoryUnavailableError
-from ivr.flows import Route, Router
+from centralita.ivr.directory import Customer
+from centralita.ivr.events import InputKind
+from centralita.ivr.exceptions import DirectoryUnavailableError
+from centralita.ivr.flows import Route, Router
 
 CUSTOMERS = [
     Customer(

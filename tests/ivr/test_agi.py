@@ -7,9 +7,9 @@ import asyncio
 import pytest
 from structlog.testing import capture_logs
 
-from ivr.agi import AgiSession, AgiTimeouts, parse_reply, quote
-from ivr.agi_server import AgiServer, start_agi_server
-from ivr.exceptions import AgiHangup, AgiProtocolError
+from centralita.ivr.agi import AgiSession, AgiTimeouts, parse_reply, quote
+from centralita.ivr.agi_server import AgiServer, start_agi_server
+from centralita.ivr.exceptions import AgiHangup, AgiProtocolError
 from tests.ivr.conftest import StartServer
 from tests.ivr.fake_asterisk import FakeAsterisk, headers
 

@@ -12,11 +12,12 @@ from pathlib import Path
 
 import pytest
 
-from ivr.app import serve_until
-from ivr.commands import register
-from ivr.directory import StaticCustomerDirectory
-from ivr.flow_config import IvrConfig
-from routing import RoutingHolder, default_routing_path
+from centralita.cli import open_db
+from centralita.ivr.app import serve_until
+from centralita.ivr.commands import register
+from centralita.ivr.directory import StaticCustomerDirectory
+from centralita.ivr.flow_config import IvrConfig
+from centralita.routing import RoutingHolder, default_routing_path
 from tests.ivr.fake_asterisk import FakeAsterisk
 from tests.ivr.fakes import CUSTOMERS
 from tests.ivr.test_customer_import import GOOD
@@ -24,6 +25,7 @@ from tests.ivr.test_customer_import import GOOD
 
 def run_cli(argv: list[str]) -> int:
     parser = argparse.ArgumentParser(prog="centralita")
+    parser.set_defaults(open_db=open_db)  # as centralita.cli does: migrated to head
     register(parser.add_subparsers(dest="command"))
     args = parser.parse_args(argv)
     return int(args.func(args))
@@ -34,21 +36,35 @@ def test_customers_import_good_and_bad(tmp_path: Path, capsys: pytest.CaptureFix
     good = tmp_path / "good.csv"
     good.write_text(GOOD, encoding="utf-8")
     assert run_cli(["customers", "import", str(good), "--db", db]) == 0
-    assert "3 customer(s) imported" in capsys.readouterr().out
+    assert f"{good}: 3 clientes importados" in capsys.readouterr().out
 
     bad = tmp_path / "bad.csv"
     bad.write_text(GOOD + "9,4412345,,Ana,platino,,,\n", encoding="utf-8")
     assert run_cli(["customers", "import", str(bad), "--db", db]) == 1
     err = capsys.readouterr().err
-    assert "1 invalid line(s), nothing imported" in err
-    assert f"{bad}:5: segment 'platino'" in err
+    assert f"{bad}: 1 línea con error, no se importó nada" in err
+    assert f"{bad}:5: el segmento «platino» no es uno de vip, corporativo" in err
 
     cols = tmp_path / "cols.csv"
     cols.write_text("contrato,nombre\n1,Ana\n", encoding="utf-8")
     assert run_cli(["customers", "import", str(cols), "--db", db]) == 1
-    assert "missing column(s) contract, name, segment" in capsys.readouterr().err
+    assert "faltan las columnas contract, name, segment" in capsys.readouterr().err
 
     assert run_cli(["customers", "import", str(tmp_path / "none.csv"), "--db", db]) == 2
+    assert "none.csv: el archivo no existe; indique otro" in capsys.readouterr().err
+
+
+def test_ivr_serve_with_an_invalid_routing_says_the_shared_line(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    routing = tmp_path / "routing.toml"
+    routing.write_text('version = 1\n[[service]]\nkey = "101"\nname = 7\n', encoding="utf-8")
+    db = f"sqlite+aiosqlite:///{tmp_path / 'c.db'}"
+    assert run_cli(["ivr", "serve", "--routing", str(routing), "--db", db]) == 2
+    assert capsys.readouterr().err == (
+        f"--routing: {routing}: enrutamiento inválido en service[0].name: "
+        "se esperaba texto, llegó un número\n"
+    )
 
 
 def test_ivr_prompts_lists_every_sound_with_its_text(capsys: pytest.CaptureFixture[str]) -> None:
@@ -105,8 +121,10 @@ async def test_ivr_serve_process_serves_and_stops_on_sigterm(tmp_path: Path) -> 
     assert await asyncio.to_thread(run_cli, ["customers", "import", str(csv_file), "--db", db]) == 0
     port = _free_port()
     code = (
-        "import argparse, sys; from ivr.commands import register; "
-        "p = argparse.ArgumentParser(); register(p.add_subparsers()); "
+        "import argparse, sys; from centralita.ivr.commands import register; "
+        "from centralita.cli import open_db; "
+        "p = argparse.ArgumentParser(); p.set_defaults(open_db=open_db); "
+        "register(p.add_subparsers()); "
         "a = p.parse_args(sys.argv[1:]); sys.exit(a.func(a))"
     )
     argv = ["ivr", "serve", "--routing", str(default_routing_path()), "--db", db]

@@ -6,13 +6,13 @@ from pathlib import Path
 
 import pytest
 from sqlalchemy import func, select
-from sqlalchemy.ext.asyncio import create_async_engine
+from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 
-from ivr.customer_import import import_customers, parse_customers_csv
-from ivr.directory import SqlCustomerDirectory
-from ivr.events import InputKind
-from ivr.exceptions import CsvHeaderError, CsvRowsError, CustomerImportError
-from ivr.schema import customers
+from centralita.ivr.customer_import import import_customers, parse_customers_csv
+from centralita.ivr.directory import SqlCustomerDirectory
+from centralita.ivr.events import InputKind
+from centralita.ivr.exceptions import CsvHeaderError, CsvRowsError, CustomerImportError
+from centralita.ivr.schema import customers, metadata
 
 GOOD = """contract,phone,ci,name,segment,services,address,notes
 100234,4412345,3456789 CB,José Peña,Residencial,telefonía fija; internet,"Av. Heroínas 123, Cbba",
@@ -27,6 +27,14 @@ def write(tmp_path: Path, text: str, name: str = "clientes.csv") -> Path:
     return path
 
 
+async def customers_db(url: str) -> AsyncEngine:
+    """An engine with the customers table (the CLI's migration makes it in production)."""
+    engine = create_async_engine(url)
+    async with engine.begin() as conn:
+        await conn.run_sync(metadata.create_all)
+    return engine
+
+
 async def count(url: str) -> int:
     engine = create_async_engine(url)
     try:
@@ -39,7 +47,7 @@ async def count(url: str) -> int:
 
 
 async def test_good_file_is_imported_and_looked_up(db_url: str, tmp_path: Path) -> None:
-    engine = create_async_engine(db_url)
+    engine = await customers_db(db_url)
     try:
         summary = await import_customers(engine, write(tmp_path, GOOD))
         assert summary.rows == 3
@@ -71,7 +79,7 @@ async def test_good_file_is_imported_and_looked_up(db_url: str, tmp_path: Path) 
 
 
 async def test_replace_all_empties_the_table_first(db_url: str, tmp_path: Path) -> None:
-    engine = create_async_engine(db_url)
+    engine = await customers_db(db_url)
     try:
         await import_customers(engine, write(tmp_path, GOOD))
         one = "contract,name,segment\n555,Renée Choque,residencial\n"
@@ -96,7 +104,7 @@ async def test_bad_lines_are_all_reported_and_nothing_is_imported(
         + "404,4412345\n"  # line 11
         + "100234,4412345,3456789,Ana,residencial,,,\n"  # line 12, repeats line 2
     )
-    engine = create_async_engine(db_url)
+    engine = await customers_db(db_url)
     try:
         with pytest.raises(CsvRowsError) as caught:
             await import_customers(engine, write(tmp_path, bad))
@@ -105,41 +113,75 @@ async def test_bad_lines_are_all_reported_and_nothing_is_imported(
     lines = [(e.line, e.reason) for e in caught.value.errors]
     assert [line for line, _ in lines] == [6, 7, 8, 9, 10, 11, 12]
     reasons = dict(lines)
-    assert "contract 'X-1'" in reasons[6]
-    assert "phone '123'" in reasons[7]
-    assert "name" in reasons[8]
-    assert "segment 'platino'" in reasons[9]
-    assert "ci '12'" in reasons[10]
-    assert "expected 8 fields, found 2" in reasons[11]
-    assert "repeats line 2" in reasons[12]
-    assert "line 6:" in str(caught.value)
-    assert "nothing imported" in str(caught.value)
-    # the table may not even exist: nothing was written at all
-    with pytest.raises(Exception, match="customers"):
-        await count(db_url)
+    assert reasons[6] == "el contrato «X-1» debe tener de 1 a 32 dígitos"
+    assert reasons[7] == "el teléfono «123» no es un fijo de 7 dígitos ni un celular de 8"
+    assert reasons[8] == "el nombre está vacío o tiene más de 200 caracteres"
+    assert (
+        reasons[9]
+        == "el segmento «platino» no es uno de vip, corporativo, empresa, pyme, residencial"
+    )
+    assert reasons[10] == "el CI «12» debe empezar con 4 a 12 dígitos"
+    assert reasons[11] == "se esperan 8 campos, hay 2"
+    assert reasons[12] == "el contrato 100234 repite el de la línea 2"
+    assert "línea 6: el contrato «X-1»" in str(caught.value)
+    assert "7 línea(s) con error, no se importó nada" in str(caught.value)
+    assert await count(db_url) == 0  # nothing was written at all
+
+
+async def test_unlisted_marks_a_number_en_reserva(db_url: str, tmp_path: Path) -> None:
+    """The optional `unlisted` column (procedure D: the 104 guide does not give a number
+    "en reserva"): sí/no in several spellings, anything else refused with its line."""
+    text = (
+        "contract,name,segment,phone,unlisted\n"
+        "1,Ana Rojas,residencial,4411111,sí\n"
+        "2,Beto Flores,residencial,4411112,No\n"
+        "3,Carla Paz,residencial,4411113,\n"
+        "4,Dina Vaca,residencial,4411114,x\n"
+    )
+    engine = await customers_db(db_url)
+    try:
+        await import_customers(engine, write(tmp_path, text))
+        async with engine.connect() as conn:
+            rows = (await conn.execute(select(customers.c.contract, customers.c.unlisted))).all()
+        with pytest.raises(CsvRowsError) as caught:
+            await import_customers(engine, write(tmp_path, text + "5,Eva,residencial,,tal vez\n"))
+    finally:
+        await engine.dispose()
+    assert sorted((c, bool(u)) for c, u in rows) == [
+        ("1", True),
+        ("2", False),
+        ("3", False),
+        ("4", True),
+    ]
+    [(line, reason)] = [(e.line, e.reason) for e in caught.value.errors]
+    assert (line, reason) == (6, "unlisted «tal vez» debe ser sí o no (número en reserva)")
 
 
 @pytest.mark.parametrize(
     ("header", "message"),
     [
-        ("contrato,name,segment", "missing column(s) contract; unknown column(s) 'contrato'"),
-        ("contract,name,segment,email", "unknown column(s) 'email'"),
-        ("contract,name,name,segment", "repeated column(s) name"),
+        ("contrato,name,segment", "falta la columna contract; columna desconocida «contrato»"),
+        ("contract,name,segment,email", "columna desconocida «email»"),
+        ("contract,name,name,segment", "columna repetida name"),
+        ("nombre,telefono", "faltan las columnas contract, name, segment; columnas desconocidas"),
     ],
 )
 def test_wrong_columns_are_a_clear_error(tmp_path: Path, header: str, message: str) -> None:
     with pytest.raises(CsvHeaderError) as caught:
         parse_customers_csv(write(tmp_path, header + "\n1,Ana,vip\n"))
     assert message in str(caught.value)
-    assert "expected: contract, name, segment, phone" in str(caught.value)
+    assert str(caught.value).startswith("fila de encabezado: ")
+    assert "(se esperan: contract, name, segment, phone" in str(caught.value)
 
 
 def test_empty_file_and_non_utf8(tmp_path: Path) -> None:
-    with pytest.raises(CsvHeaderError, match="empty file"):
+    with pytest.raises(CsvHeaderError, match=r"^archivo vacío: falta la fila de encabezado$"):
         parse_customers_csv(write(tmp_path, ""))
     latin = tmp_path / "latin1.csv"
     latin.write_bytes("contract,name,segment\n1,José,vip\n".encode("latin-1"))
-    with pytest.raises(CustomerImportError, match="not UTF-8"):
+    with pytest.raises(
+        CustomerImportError, match=r"^línea 2: no es texto UTF-8, no se importó nada$"
+    ):
         parse_customers_csv(latin)
 
 
@@ -150,7 +192,7 @@ def test_bom_and_header_case_are_accepted(tmp_path: Path) -> None:
 
 
 async def test_sql_directory_down_is_directory_unavailable(tmp_path: Path) -> None:
-    from ivr.exceptions import DirectoryUnavailableError
+    from centralita.ivr.exceptions import DirectoryUnavailableError
 
     directory = SqlCustomerDirectory.from_url("postgresql+asyncpg://127.0.0.1:1/nothing")
     try:

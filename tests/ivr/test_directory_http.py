@@ -5,10 +5,10 @@ from __future__ import annotations
 import httpx
 import pytest
 
-from ivr.directory_http import HttpCustomerDirectory
-from ivr.events import InputKind
-from ivr.exceptions import DirectoryUnavailableError
-from ivr.routing_adapter import RoutingRouter
+from centralita.ivr.directory_http import HttpCustomerDirectory
+from centralita.ivr.events import InputKind
+from centralita.ivr.exceptions import DirectoryUnavailableError
+from centralita.ivr.routing_adapter import RoutingRouter
 from tests.ivr.conftest import StartServer, priority
 from tests.ivr.fake_asterisk import FakeAsterisk
 

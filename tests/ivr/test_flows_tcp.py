@@ -9,8 +9,8 @@ import datetime as dt
 
 from structlog.testing import capture_logs
 
-from ivr.events import USER_EVENT_NAME
-from ivr.routing_adapter import RoutingRouter
+from centralita.ivr.events import USER_EVENT_NAME
+from centralita.ivr.routing_adapter import RoutingRouter
 from tests.ivr.conftest import StartServer, priority
 from tests.ivr.fake_asterisk import FakeAsterisk
 from tests.ivr.fakes import DownDirectory, HangingDirectory, RecordingRouter

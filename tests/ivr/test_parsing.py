@@ -9,10 +9,10 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from ivr.agi import AgiRequest, parse_reply
-from ivr.events import user_event_body
-from ivr.exceptions import AgiProtocolError, FlowConfigError
-from ivr.flow_config import load_config, parse_config
+from centralita.ivr.agi import AgiRequest, parse_reply
+from centralita.ivr.events import user_event_body
+from centralita.ivr.exceptions import AgiProtocolError, FlowConfigError
+from centralita.ivr.flow_config import load_config, parse_config
 
 
 @given(st.text(max_size=200))
@@ -76,6 +76,6 @@ def test_packaged_flows_are_valid() -> None:
 def test_flow_data_errors_name_the_problem(edit, message: str) -> None:
     from importlib import resources
 
-    text = resources.files("ivr").joinpath("flows.toml").read_text(encoding="utf-8")
+    text = resources.files("centralita.ivr").joinpath("flows.toml").read_text(encoding="utf-8")
     with pytest.raises(FlowConfigError, match=re.escape(message)):
         parse_config(edit(text))

@@ -9,11 +9,11 @@ from pathlib import Path
 import pytest
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from ami_listener.ingest import ingest_capture
-from ami_listener.store import create_schema as create_ami_schema
-from ami_listener.store import make_engine
-from metrics.queue_log_import import import_queue_log, read_queue_log
-from metrics.schema import create_schema
+from centralita.ami_listener.ingest import ingest_capture
+from centralita.ami_listener.store import create_schema as create_ami_schema
+from centralita.ami_listener.store import make_engine
+from centralita.metrics.queue_log_import import import_queue_log, read_queue_log
+from centralita.metrics.schema import create_schema
 
 FIXTURES = Path(__file__).parent.parent / "fixtures"
 CAPTURES = (
@@ -56,6 +56,16 @@ async def any_engine(db_url: str) -> AsyncIterator[AsyncEngine]:
     await create_schema(eng)
     yield eng
     await eng.dispose()
+
+
+@pytest.fixture
+async def master_db(tmp_path: Path) -> str:
+    """A SQLite database with the master capture's calls and queue_log (a file URL)."""
+    url = f"sqlite+aiosqlite:///{tmp_path / 'm.db'}"
+    engine = make_engine(url)
+    await load_capture(engine, "GIT-master-f0c1c1a7b7")
+    await engine.dispose()
+    return url
 
 
 @pytest.fixture(autouse=True)

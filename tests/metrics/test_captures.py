@@ -6,9 +6,9 @@ from __future__ import annotations
 import pytest
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from metrics.periods import Period
-from metrics.queries import ReportRequest, monthly_report
-from metrics.service_level import CountingRules, GroupBy, Report
+from centralita.metrics.periods import Period
+from centralita.metrics.queries import ReportRequest, monthly_report
+from centralita.metrics.service_level import CountingRules, GroupBy, Report
 from tests.metrics.conftest import load_capture
 
 NOV = Period.month("2026-11")

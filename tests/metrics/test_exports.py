@@ -14,26 +14,17 @@ from openpyxl import load_workbook
 from PIL import Image
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from ami_listener.store import make_engine
+from centralita.ami_listener.store import make_engine
 from centralita.cli import main
-from metrics.export_csv import read_summary_csv, render_csv
-from metrics.export_pdf import TARGET_COLOR
-from metrics.export_rows import summary_records
-from metrics.periods import Period
-from metrics.queries import ReportRequest, monthly_report
-from metrics.service_level import CountingRules, Report
+from centralita.metrics.export_csv import read_summary_csv, render_csv
+from centralita.metrics.export_pdf import TARGET_COLOR
+from centralita.metrics.export_rows import summary_records
+from centralita.metrics.periods import Period
+from centralita.metrics.queries import ReportRequest, monthly_report
+from centralita.metrics.service_level import CountingRules, Report
 from tests.metrics.conftest import load_capture
 
 MASTER = "GIT-master-f0c1c1a7b7"
-
-
-@pytest.fixture
-async def master_db(tmp_path: Path) -> str:
-    url = f"sqlite+aiosqlite:///{tmp_path / 'm.db'}"
-    engine = make_engine(url)
-    await load_capture(engine, MASTER)
-    await engine.dispose()
-    return url
 
 
 async def _report(url: str, rules: CountingRules) -> Report:
@@ -55,9 +46,12 @@ def test_json_has_every_key_and_the_total(master_db: str, capsys):
     )
     assert code == 0
     doc = json.loads(out)
-    assert isinstance(doc, list)
-    by_key = {obj["service"]: obj for obj in doc}
-    for obj in doc:
+    assert doc["period"] == "2026-11"
+    assert doc["rules"]["threshold_s"] == 20
+    assert doc["provenance"]["measured"] == 80
+    assert any(item["rule"] == "Fórmula" for item in doc["legend"])
+    by_key = {obj["service"]: obj for obj in doc["lines"]}
+    for obj in doc["lines"]:
         for key in (
             "service",
             "received",
@@ -69,7 +63,7 @@ def test_json_has_every_key_and_the_total(master_db: str, capsys):
             "meets",
         ):
             assert key in obj
-    assert by_key["ALL"]["sl_percent"] == 75.0
+    assert by_key["TOTAL"]["sl_percent"] == 75.0
     assert (by_key["101"]["received"], by_key["101"]["answered_within"]) == (24, 17)
     assert by_key["101"]["meets"] is False
     assert by_key["101"]["measured"] is True
@@ -90,9 +84,11 @@ def test_json_has_every_key_and_the_total(master_db: str, capsys):
         ],
         capsys,
     )
-    by_queue = {obj["service"]: obj for obj in json.loads(out)}
+    queue_doc = json.loads(out)
+    assert queue_doc["provenance"] is None
+    by_queue = {obj["service"]: obj for obj in queue_doc["lines"]}
     assert by_queue["q4639999"]["sl_percent"] == 25.0
-    assert by_queue["ALL"]["received"] == 80
+    assert by_queue["TOTAL"]["received"] == 80
 
 
 def test_table_in_the_terminal(master_db: str, capsys, monkeypatch):
@@ -102,7 +98,7 @@ def test_table_in_the_terminal(master_db: str, capsys, monkeypatch):
     assert "noviembre de 2026" in out
     assert "Reclamos Técnicos" in out
     assert "no medido" in out
-    total = next(line for line in out.splitlines() if line.startswith("ALL "))
+    total = next(line for line in out.splitlines() if line.startswith("TOTAL "))
     assert " 80 " in total
     assert "75.0" in total
 
@@ -174,10 +170,15 @@ def test_xlsx_holds_the_numbers(master_db: str, tmp_path: Path, capsys):
     assert header[3:6] == ["Recibidas", "Atendidas", "Atendidas <= 20 s"]
     rows = {r[0]: r for r in summary if r and r[0] in ("101", "104", "TOTAL", "4251000")}
     assert rows["101"][3:7] == [24, 19, 17, 5]
-    assert rows["101"][13:16] == [70.8, 80.0, "NO"]
+    assert header[11:13] == [
+        "Cortadas por caída de la central",
+        "Resultado desconocido (corte de la conexión AMI)",
+    ]
+    assert rows["101"][11:13] == [0, 0]
+    assert rows["101"][16:19] == [70.8, 80.0, "NO"]
     assert rows["4251000"][2] == "no medido"
     assert rows["TOTAL"][3:6] == [80, 67, 60]
-    assert rows["TOTAL"][13] == 75.0
+    assert rows["TOTAL"][16] == 75.0
     daily = [list(r) for r in wb["Servicio 101"].iter_rows(values_only=True)]
     # The run was 03:14-03:21 UTC on 29 Nov = 23:14-23:21 on 28 Nov in La Paz.
     day = next(r for r in daily if r and r[0] == "2026-11-28")
@@ -188,7 +189,15 @@ def test_xlsx_holds_the_numbers(master_db: str, tmp_path: Path, capsys):
     assert detail[0][0] == "Uniqueid"
     assert {r[10] for r in detail[1:]} == {"sí", "no", "-"}
     legend = " ".join(str(v) for r in wb["Leyenda"].iter_rows(values_only=True) for v in r if v)
-    for needle in ("Fórmula", "20 s inclusive", "abandonos cortos", "IVR", "Asterisk"):
+    for needle in (
+        "Fórmula",
+        "20 s inclusive",
+        "abandonos cortos",
+        "IVR",
+        "Asterisk",
+        "Cortadas por caída de la central en el período 0",
+        "80 llamadas: 80 medidas",
+    ):
         assert needle in legend
     wb.close()
 
@@ -236,7 +245,9 @@ def test_pdf_renders_with_a_chart_per_measured_service(master_db: str, tmp_path:
 
 def test_missing_out_and_bad_month_are_errors(master_db: str, capsys):
     assert main(["report", "--month", "2026-11", "--db", master_db, "--format", "pdf"]) == 2
-    assert main(["report", "--month", "2026-99", "--db", master_db]) == 2
+    with pytest.raises(SystemExit) as refused:  # argparse's refusal: usage + one line
+        main(["report", "--month", "2026-99", "--db", master_db])
+    assert refused.value.code == 2
     err = capsys.readouterr().err
     assert "--out" in err
     assert "mes inválido" in err

@@ -10,8 +10,8 @@ from zoneinfo import ZoneInfo
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from metrics.periods import Period, local_text
-from metrics.service_level import (
+from centralita.metrics.periods import Period, local_text
+from centralita.metrics.service_level import (
     ALL_KEY,
     COUNT_FIELDS,
     Bucket,

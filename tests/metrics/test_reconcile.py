@@ -6,10 +6,10 @@ from __future__ import annotations
 import pytest
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from ami_listener.ingest import ingest_capture
-from metrics.periods import Period
-from metrics.queue_log_import import import_queue_log, read_queue_log
-from metrics.reconcile import reconcile, render_text
+from centralita.ami_listener.ingest import ingest_capture
+from centralita.metrics.periods import Period
+from centralita.metrics.queue_log_import import import_queue_log, read_queue_log
+from centralita.metrics.reconcile import reconcile, render_text
 from tests.metrics.conftest import CAPTURES, FIXTURES, PBX, load_capture
 
 NOV = Period.month("2026-11")

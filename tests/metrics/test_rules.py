@@ -10,12 +10,19 @@ import pytest
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from ami_listener.schema import calls
-from metrics.exceptions import PeriodError, RulesError
-from metrics.periods import Period
-from metrics.queries import ReportRequest, monthly_report
-from metrics.schema import ivr_calls
-from metrics.service_level import CountingRules, Indicator, Report, classify, legend_lines
+from centralita.ami_listener.schema import calls
+from centralita.metrics.exceptions import PeriodError, RulesError
+from centralita.metrics.periods import Period
+from centralita.metrics.queries import ReportRequest, monthly_report
+from centralita.metrics.schema import ivr_calls
+from centralita.metrics.service_level import (
+    DERIVED_LABEL,
+    CountingRules,
+    Indicator,
+    Report,
+    classify,
+    legend_lines,
+)
 from tests.metrics.conftest import load_capture
 
 LA_PAZ = ZoneInfo("America/La_Paz")
@@ -198,6 +205,35 @@ async def test_ivr_hangups_rule(any_engine: AsyncEngine):
     assert strict.indicator.received == 10
     assert strict.indicator.sl_percent == 80.0
     assert strict.indicator.meets is True
+
+
+async def test_calls_the_ivr_sent_elsewhere_are_registered_and_shown(any_engine: AsyncEngine):
+    # 8 answered within, 1 IVR hang-up, 2 calls the IVR sent to an extension/announcement
+    await insert(any_engine, [call_row(f"c{i}", wait_ms=3000) for i in range(8)])
+    async with any_engine.begin() as conn:
+        await conn.execute(
+            sa.insert(ivr_calls),
+            [
+                {
+                    "pbx_id": "t",
+                    "uniqueid": f"i{i}",
+                    "service": "101",
+                    "started_at_ms": BASE_MS - 60_000,
+                    "hung_up_before_queue": i == 0,
+                }
+                for i in range(3)
+            ],
+        )
+    default = (await report(any_engine, CountingRules())).line("101")
+    assert (default.counts.ivr_hangups, default.counts.ivr_derived) == (1, 2)
+    assert default.indicator.received == 10  # the derived calls are registered calls
+    assert default.indicator.sl_percent == 80.0
+    assert default.indicator.not_counted == 1  # the hang-up, by its own rule
+    off = (await report(any_engine, CountingRules(count_ivr_derived=False))).line("101")
+    assert (off.counts.ivr_derived, off.indicator.received) == (2, 8)  # still shown
+    assert off.indicator.not_counted == 3
+    legend = dict(legend_lines(CountingRules(count_ivr_derived=False)))
+    assert legend[f"{DERIVED_LABEL} cuentan como no atendidas"].startswith("no")
 
 
 def test_target_and_threshold_are_parameters():

@@ -8,21 +8,27 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parents[2]
-PROJECT = {
-    "centralita", "ami_listener", "ivr", "routing", "scripts", "asterisk_conf",
+PARTS = {
+    "ami_listener", "ivr", "routing", "scripts", "asterisk_conf",
     "metrics", "simulator", "console", "campaigns",
 }  # fmt: skip
 
 
 def imported_packages(package: str) -> set[str]:
     found: set[str] = set()
-    for path in (ROOT / package).rglob("*.py"):
+    for path in (ROOT / "centralita" / package).rglob("*.py"):
         for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
             if isinstance(node, ast.Import):
-                found.update(alias.name.split(".")[0] for alias in node.names)
+                names = [alias.name for alias in node.names]
             elif isinstance(node, ast.ImportFrom) and node.module and not node.level:
-                found.add(node.module.split(".")[0])
-    return found & PROJECT
+                names = [node.module] + [f"{node.module}.{a.name}" for a in node.names]
+            else:
+                continue
+            for name in names:
+                parts = name.split(".")
+                if parts[0] == "centralita" and len(parts) > 1:
+                    found.add(parts[1])
+    return found & PARTS
 
 
 @pytest.mark.parametrize(

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 from structlog.testing import capture_logs
 
-from routing import RoutingConfigError, RoutingHolder
+from centralita.routing import RoutingConfigError, RoutingHolder
 from tests.routing.conftest import BASE, SECOND
 
 
@@ -53,7 +53,7 @@ def test_bad_file_keeps_the_old_table(routing_file: Path) -> None:
     [entry] = logs
     assert entry["event"] == "routing_reload_rejected"
     assert entry["log_level"] == "error"
-    assert 'service[1].queue: unknown queue "q99"' in entry["errors"]
+    assert "service[1].queue: cola desconocida «q99»" in entry["errors"]
     assert entry["path"] == str(routing_file)
 
 
@@ -64,7 +64,7 @@ def test_missing_file_keeps_the_old_table(routing_file: Path) -> None:
     with capture_logs() as logs:
         assert holder.reload() is False
     assert holder.table is old
-    assert logs[0]["errors"][0].startswith("file: cannot read")
+    assert logs[0]["errors"] == ["(archivo): no se puede leer (no existe)"]
 
 
 def test_bad_initial_file_raises(tmp_path: Path) -> None:
@@ -72,7 +72,7 @@ def test_bad_initial_file_raises(tmp_path: Path) -> None:
     write(path, "version = 2\n")
     with pytest.raises(RoutingConfigError) as info:
         RoutingHolder(path)
-    assert info.value.errors == ["version: Invalid enum value 2"]
+    assert info.value.errors == ["version: valor no admitido «2»"]
 
 
 async def test_watch_reloads_on_change(routing_file: Path) -> None:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from routing import RoutingConfigError, parse_routing
+from centralita.routing import RoutingConfigError, parse_routing
 from tests.routing.conftest import BASE, SECOND
 
 
@@ -25,46 +25,49 @@ def test_base_is_valid() -> None:
 
 def test_unknown_queue_names_the_path() -> None:
     text = BASE + SECOND.replace('queue = "q104"', 'queue = "q99"')
-    assert 'service[1].queue: unknown queue "q99"' in errors_of(text)
+    assert "service[1].queue: cola desconocida «q99»" in errors_of(text)
 
 
 def test_type_error_names_the_path() -> None:
     text = BASE.replace('script = "101"', 'script = "101"\nmeasured = "yes"')
-    assert errors_of(text) == ["service[0].measured: Expected `bool`, got `str`"]
+    assert errors_of(text) == ["service[0].measured: se esperaba true o false, llegó un texto"]
 
 
 def test_unknown_field_is_an_error() -> None:
     text = BASE.replace('script = "101"', 'script = "101"\nqeue = "q101"')
-    assert errors_of(text) == ["service[0]: Object contains unknown field `qeue`"]
+    assert errors_of(text) == ["service[0]: campo desconocido «qeue» (revise cómo está escrito)"]
 
 
 def test_toml_syntax_error() -> None:
     [message] = errors_of("version = = 1")
-    assert message.startswith("toml: ")
+    assert message == (
+        "(archivo): no es TOML válido en la línea 1, columna 11 (Invalid value); corríjalo"
+    )
 
 
 def test_duplicate_numbers() -> None:
     text = BASE + SECOND.replace('numbers = ["104"]', 'numbers = ["104", "101"]')
     assert errors_of(text) == [
-        'service[1].numbers[1]: duplicate number "101" '
-        '(already service[0].numbers[0], service "101")'
+        "service[1].numbers[1]: número repetido «101» "
+        "(ya está en service[0].numbers[0], servicio «101»)"
     ]
 
 
 def test_duplicate_service_key_and_queue() -> None:
     text = BASE + SECOND.replace('key = "104"', 'key = "101"') + '\n[[queue]]\nname = "q101"\n'
     errors = errors_of(text)
-    assert 'service[1].key: duplicate service key "101" (also service[0])' in errors
-    assert 'queue[2].name: duplicate queue "q101"' in errors
+    assert "service[1].key: clave de servicio repetida «101» (también en service[0])" in errors
+    assert "queue[2].name: cola repetida «q101»" in errors
 
 
 def test_queue_shared_by_two_services_and_unused_queue() -> None:
     text = BASE + SECOND.replace('queue = "q104"', 'queue = "q101"')
     errors = errors_of(text)
     assert any(
-        e.startswith('queue[0]: queue "q101" is used by services "101", "104"') for e in errors
+        e.startswith("queue[0]: la cola «q101» la usan los servicios «101», «104»; ")
+        for e in errors
     )
-    assert 'queue[1]: queue "q104" is not used by any service' in errors
+    assert "queue[1]: ningún servicio usa la cola «q104»" in errors
 
 
 def test_overlapping_rules() -> None:
@@ -75,7 +78,8 @@ def test_overlapping_rules() -> None:
         'destination = { kind = "announcement", announcement = "cerrado" }\n'
     )
     assert errors_of(text) == [
-        'service[0].rule[1].windows: overlaps rule "a" (fri 00:00-13:00 and fri 12:00-24:00)'
+        "service[0].rule[1].windows: se superpone con la regla «a» "
+        "(fri 00:00-13:00 y fri 12:00-24:00)"
     ]
 
 
@@ -87,8 +91,8 @@ def test_unreachable_rule() -> None:
         'announcement = "cerrado"\n'
     )
     assert errors_of(text) == [
-        'service[0].rule[1]: unreachable: every window of rule "domingo" is already covered '
-        'by "fin-de-semana"'
+        "service[0].rule[1]: inalcanzable: cada franja de la regla «domingo» ya está cubierta "
+        "por «fin-de-semana»"
     ]
 
 
@@ -110,7 +114,7 @@ def test_overlapping_windows_inside_one_rule() -> None:
         '{ days = ["mon"], from = "09:00", until = "11:00" }]\nannouncement = "cerrado"\n'
     )
     assert errors_of(text) == [
-        "service[0].rule[0].windows[1]: overlapping windows (mon 09:00-11:00 and mon 00:00-10:00)"
+        "service[0].rule[0].windows[1]: franjas superpuestas (mon 09:00-11:00 y mon 00:00-10:00)"
     ]
 
 
@@ -121,25 +125,25 @@ def test_malformed_and_empty_windows() -> None:
         'announcement = "cerrado"\n'
     )
     errors = errors_of(text)
-    assert 'service[0].rule[0].windows[0].from: not a time HH:MM "25:00"' in errors
+    assert "service[0].rule[0].windows[0].from: no es una hora HH:MM «25:00»" in errors
     assert any(
-        e.startswith("service[0].rule[0].windows[1]: empty window 22:00-06:00") for e in errors
+        e.startswith("service[0].rule[0].windows[1]: franja vacía 22:00-06:00") for e in errors
     )
-    assert "service[0].rule[0].windows[2].days: needs at least one day" in errors
+    assert "service[0].rule[0].windows[2].days: necesita al menos un día" in errors
 
 
 def test_bad_day_name() -> None:
     text = rule('name = "a"\nwindows = [{ days = ["friday"] }]\nannouncement = "cerrado"\n')
     [message] = errors_of(text)
-    assert message.startswith("service[0].rule[0].windows[0].days[0]: Invalid enum value 'friday'")
+    assert message == "service[0].rule[0].windows[0].days[0]: valor no admitido «friday»"
 
 
 def test_holiday_window_without_holidays_is_unreachable() -> None:
     text = rule('name = "a"\nwindows = [{ days = ["holiday"] }]\nannouncement = "cerrado"\n')
     text = text.replace('[[holiday]]\ndate = 2026-08-06\nname = "Independencia"\n', "")
     assert errors_of(text) == [
-        'service[0].rule[0]: unreachable: rule "a" has a holiday window '
-        "but the file declares no [[holiday]]"
+        "service[0].rule[0]: inalcanzable: la regla «a» tiene una franja holiday "
+        "pero el archivo no declara ningún [[holiday]]"
     ]
 
 
@@ -150,17 +154,18 @@ def test_rule_references_and_no_effect() -> None:
         '[[service.rule]]\nname = "b"\nwindows = [{ days = ["tue"] }]\n'
     )
     errors = errors_of(text)
-    assert 'service[0].rule[0].destination.queue: unknown queue "q7"' in errors
-    assert 'service[0].rule[0].announcement: unknown announcement "nope"' in errors
-    assert any(e.startswith('service[0].rule[0].topic: unknown topic "damage"') for e in errors)
+    assert "service[0].rule[0].destination.queue: cola desconocida «q7»" in errors
+    assert "service[0].rule[0].announcement: anuncio desconocido «nope»" in errors
+    assert any(e.startswith("service[0].rule[0].topic: tema desconocido «damage»") for e in errors)
     assert (
-        "service[0].rule[1]: changes nothing (set destination, announcement or ivr_flow)" in errors
+        "service[0].rule[1]: no cambia nada (indique destination, announcement o ivr_flow)"
+        in errors
     )
 
 
 def test_priority_segment_must_be_declared() -> None:
     text = BASE + "[service.priority]\nby_segment = { vip = 3, corporativo = 2 }\n"
-    assert errors_of(text) == ['service[0].priority.by_segment: unknown segment "vip"']
+    assert errors_of(text) == ["service[0].priority.by_segment: segmento desconocido «vip»"]
 
 
 def test_many_errors_reported_together() -> None:
@@ -170,9 +175,9 @@ def test_many_errors_reported_together() -> None:
         'numbers = ["104"]', 'numbers = ["1-4"]'
     )
     errors = errors_of(text)
-    assert 'timezone: unknown time zone "Mars/Base"' in errors
-    assert 'service[1].queue: unknown queue "q99"' in errors
-    assert 'service[1].numbers[0]: not a dialable number "1-4"' in errors
+    assert "timezone: zona horaria desconocida «Mars/Base»" in errors
+    assert "service[1].queue: cola desconocida «q99»" in errors
+    assert "service[1].numbers[0]: no es un número marcable «1-4»" in errors
 
 
 def test_outbound_service_needs_caller_id_and_inbound_needs_numbers() -> None:
@@ -182,16 +187,19 @@ def test_outbound_service_needs_caller_id_and_inbound_needs_numbers() -> None:
         + ('[[service]]\nkey = "x"\nname = "X"\nqueue = "q104"\nscript = "x"\n')
     )
     errors = errors_of(text)
-    assert "service[1].caller_id: an outbound service needs the caller id it presents" in errors
-    assert "service[2].numbers: an inbound service needs at least one number" in errors
+    assert (
+        "service[1].caller_id: un servicio saliente necesita el número que presenta "
+        "como llamante (caller id)" in errors
+    )
+    assert "service[2].numbers: un servicio entrante necesita al menos un número" in errors
 
 
 def test_ami_permit_must_be_an_address_and_not_everyone() -> None:
     assert errors_of(BASE + '[pbx]\nami_permit = "0.0.0.0/0.0.0.0"\n') == [
-        "pbx.ami_permit: must not permit every address"
+        "pbx.ami_permit: no debe permitir todas las direcciones"
     ]
     assert errors_of(BASE + '[pbx]\nami_permit = "daemon"\n') == [
-        'pbx.ami_permit: not an address/mask "daemon"'
+        "pbx.ami_permit: no es una dirección/máscara «daemon»"
     ]
 
 
@@ -201,13 +209,13 @@ def test_announcement_destination_with_extra_announcement() -> None:
         'destination = { kind = "announcement", announcement = "cerrado" }\n'
         'announcement = "cerrado"\n'
     )
-    assert errors_of(text) == [
-        "service[0].rule[0].announcement: the destination is already an announcement"
-    ]
+    assert errors_of(text) == ["service[0].rule[0].announcement: el destino ya es un anuncio"]
 
 
 def test_every_problem_of_the_shipped_file_style_is_path_named() -> None:
     text = rule(
         'name = "a"\ntopic = "x"\nwindows = [{ days = ["mon"] }]\nannouncement = "cerrado"\n'
     )
-    assert errors_of(text) == ['service[0].rule[0].topic: unknown topic "x" (service topics: none)']
+    assert errors_of(text) == [
+        "service[0].rule[0].topic: tema desconocido «x» (temas del servicio: ninguno)"
+    ]

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from scripts import Script, Step
+from centralita.scripts import Script, Step
 
 
 def step(script: Script, number: int) -> Step:

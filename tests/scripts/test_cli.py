@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from centralita.cli import main
-from scripts.loader import data_files
+from centralita.scripts.loader import data_files
 
 
 def copy_packaged(target: Path) -> None:
@@ -19,7 +19,7 @@ def copy_packaged(target: Path) -> None:
 
 def test_check_packaged(capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["scripts", "check"]) == 0
-    assert capsys.readouterr().out == "ok: 11 scripts\n"
+    assert capsys.readouterr().out == "correcto: 11 guiones\n"
 
 
 def test_check_directory_with_a_broken_script(
@@ -33,14 +33,14 @@ def test_check_directory_with_a_broken_script(
     assert main(["scripts", "check", str(tmp_path)]) == 1
     err = capsys.readouterr().err.splitlines()
     assert err == [
-        f"{tmp_path}/101.toml: $.steps[5].branches[2].goto: unknown step 14",
-        "1 problem(s)",
+        f"{tmp_path}/101.toml: $.steps[5].branches[2].goto: paso desconocido 14",
+        "1 problema(s)",
     ]
 
 
 def test_check_missing_directory(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["scripts", "check", str(tmp_path / "nada")]) == 1
-    assert "not a directory" in capsys.readouterr().err
+    assert "nada: no existe o no es un directorio" in capsys.readouterr().err
 
 
 def test_show_prints_spanish(capsys: pytest.CaptureFixture[str]) -> None:
@@ -67,7 +67,7 @@ def test_show_prepago_uses_the_documents_numbers(capsys: pytest.CaptureFixture[s
 def test_show_from_a_broken_directory(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     (tmp_path / "104.toml").write_text('id = "104"\n', "utf-8")
     assert main(["scripts", "show", "104", "--dir", str(tmp_path)]) == 1
-    assert "104.toml: $: Object missing required field" in capsys.readouterr().err
+    assert "104.toml: $: falta el campo obligatorio «" in capsys.readouterr().err
 
 
 def test_show_unknown_id_is_a_usage_error() -> None:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from scripts import SERVICE_IDS, Script, load_all, load_script
+from centralita.scripts import SERVICE_IDS, Script, load_all, load_script
 from tests.scripts.helpers import conditions, ends_in, gotos, handoff_targets, step, system_names
 
 

@@ -7,7 +7,7 @@ from pathlib import Path
 import msgspec
 import pytest
 
-from scripts import (
+from centralita.scripts import (
     Branch,
     Outcome,
     Script,
@@ -23,7 +23,7 @@ from scripts import (
     problems,
     script_schema,
 )
-from scripts.loader import data_files
+from centralita.scripts.loader import data_files
 
 GOOD = """
 id = "104"
@@ -89,10 +89,11 @@ def test_dangling_goto_names_file_and_path() -> None:
     with pytest.raises(ScriptInvalidError) as caught:
         parse(broken, "scripts/data/104.toml")
     assert caught.value.problems == (
-        "scripts/data/104.toml: $.steps[1].branches[0].goto: unknown step 14",
+        "scripts/data/104.toml: $.steps[1].branches[0].goto: paso desconocido 14",
     )
     assert (
-        str(caught.value) == "scripts/data/104.toml: $.steps[1].branches[0].goto: unknown step 14"
+        str(caught.value)
+        == "scripts/data/104.toml: $.steps[1].branches[0].goto: paso desconocido 14"
     )
 
 
@@ -105,8 +106,8 @@ def test_dangling_next_and_unknown_outcome() -> None:
         ]
     )
     assert problems(script) == [
-        "$.steps[1].next: unknown step 9",
-        "$.steps[2].outcome: unknown outcome 'nada'",
+        "$.steps[1].next: paso desconocido 9",
+        "$.steps[2].outcome: resultado desconocido «nada»",
     ]
 
 
@@ -117,7 +118,7 @@ def test_unreachable_step() -> None:
             Step(number=2, text="huérfano", outcome="fin"),
         ]
     )
-    assert problems(script) == ["$.steps[1]: step 2 is unreachable from step 1"]
+    assert problems(script) == ["$.steps[1]: el paso 2 es inalcanzable desde el paso 1"]
 
 
 def test_duplicate_step() -> None:
@@ -129,8 +130,8 @@ def test_duplicate_step() -> None:
         ]
     )
     assert problems(script) == [
-        "$.steps[1].number: duplicate step 2",
-        "$.steps[2].number: duplicate step 2",
+        "$.steps[1].number: paso repetido 2",
+        "$.steps[2].number: paso repetido 2",
     ]
 
 
@@ -140,14 +141,14 @@ def test_duplicate_outcome_and_unused_outcome() -> None:
         [Outcome(code="fin", label="A"), Outcome(code="fin", label="B")],
     )
     assert problems(duplicate) == [
-        "$.outcomes[0].code: duplicate outcome 'fin'",
-        "$.outcomes[1].code: duplicate outcome 'fin'",
+        "$.outcomes[0].code: resultado repetido «fin»",
+        "$.outcomes[1].code: resultado repetido «fin»",
     ]
     unused = make(
         [Step(number=1, text="a", outcome="fin")],
         [Outcome(code="fin", label="A"), Outcome(code="nunca", label="B")],
     )
-    assert problems(unused) == ["$.outcomes[1]: outcome 'nunca' is never reached"]
+    assert problems(unused) == ["$.outcomes[1]: el resultado «nunca» nunca se alcanza"]
 
 
 def test_step_needs_exactly_one_ending() -> None:
@@ -158,8 +159,8 @@ def test_step_needs_exactly_one_ending() -> None:
         ]
     )
     assert problems(script) == [
-        "$.steps[0]: a step needs exactly one of next, outcome, branches",
-        "$.steps[1]: a step needs exactly one of next, outcome, branches",
+        "$.steps[0]: un paso necesita exactamente uno de next, outcome, branches",
+        "$.steps[1]: un paso necesita exactamente uno de next, outcome, branches",
     ]
 
 
@@ -175,9 +176,9 @@ def test_branch_needs_exactly_one_target_and_a_decision_two_branches() -> None:
         ]
     )
     assert problems(script) == [
-        "$.steps[0].branches[0]: a branch needs exactly one of goto, outcome",
-        "$.steps[0].branches[1]: a branch needs exactly one of goto, outcome",
-        "$.steps[1].branches: a decision needs at least two branches",
+        "$.steps[0].branches[0]: una rama necesita exactamente uno de goto, outcome",
+        "$.steps[0].branches[1]: una rama necesita exactamente uno de goto, outcome",
+        "$.steps[1].branches: una decisión necesita al menos dos ramas",
     ]
 
 
@@ -194,8 +195,8 @@ def test_cycle_without_exit_never_reaches_an_outcome() -> None:
         ]
     )
     assert problems(script) == [
-        "$.steps[1]: step 2 never reaches an outcome",
-        "$.steps[2]: step 3 never reaches an outcome",
+        "$.steps[1]: el paso 2 nunca llega a un resultado",
+        "$.steps[2]: el paso 3 nunca llega a un resultado",
     ]
 
 
@@ -204,9 +205,9 @@ def test_self_loop_order_and_start() -> None:
         [Step(number=2, text="b", outcome="fin"), Step(number=1, text="a", next=1)], start=7
     )
     assert problems(script) == [
-        "$.steps[1].number: step 1 is listed after step 2; keep steps in ascending order",
-        "$.start: unknown step 7",
-        "$.steps[1].next: step 1 goes to itself",
+        "$.steps[1].number: el paso 1 está después del paso 2; ordene los pasos de menor a mayor",
+        "$.start: paso desconocido 7",
+        "$.steps[1].next: el paso 1 va a sí mismo",
     ]
 
 
@@ -218,8 +219,8 @@ def test_actor_change_only_through_an_outcome() -> None:
         ]
     )
     assert problems(script) == [
-        "$.steps[0].next: step 2 belongs to supervisora, not agente; "
-        "end in an outcome with continues_at to change actor"
+        "$.steps[0].next: el paso 2 es de supervisora, no de agente; "
+        "para cambiar de actor, termine en un resultado con continues_at"
     ]
     handed = make(
         [
@@ -233,7 +234,7 @@ def test_actor_change_only_through_an_outcome() -> None:
         [Step(number=1, text="a", outcome="fin")],
         [Outcome(code="fin", label="F", continues_at=5)],
     )
-    assert problems(dangling) == ["$.outcomes[0].continues_at: unknown step 5"]
+    assert problems(dangling) == ["$.outcomes[0].continues_at: paso desconocido 5"]
 
 
 def _windowed(*windows: WeeklyWindow) -> Script:
@@ -250,7 +251,7 @@ def test_time_windows_must_cover_the_week_once() -> None:
     short = WeeklyWindow(start_day=5, start_time="13:00", end_day=1, end_time="00:00")
     assert problems(_windowed(weekday, weekend)) == []
     assert problems(_windowed(weekday, short)) == [
-        "$.steps[0].branches: the windows must cover the whole week exactly once"
+        "$.steps[0].branches: las franjas deben cubrir toda la semana exactamente una vez"
     ]
     mixed = make(
         [
@@ -265,7 +266,7 @@ def test_time_windows_must_cover_the_week_once() -> None:
         ]
     )
     assert problems(mixed) == [
-        "$.steps[0].branches: either every branch of a decision has a window or none"
+        "$.steps[0].branches: o todas las ramas de una decisión tienen window, o ninguna"
     ]
 
 
@@ -277,32 +278,45 @@ def test_unknown_field_is_an_error_with_its_path() -> None:
     with pytest.raises(ScriptDecodeError) as caught:
         parse(broken, "scripts/data/104.toml")
     assert str(caught.value) == (
-        "scripts/data/104.toml: $.steps[2]: Object contains unknown field `siguiente`"
+        "scripts/data/104.toml: $.steps[2]: campo desconocido «siguiente» "
+        "(revise cómo está escrito)"
     )
     assert caught.value.path == "$.steps[2]"
 
 
 def test_wrong_type_and_bad_outcome_code() -> None:
-    with pytest.raises(ScriptDecodeError, match=r"x.toml: \$.steps\[0\].next: Expected `int"):
+    with pytest.raises(
+        ScriptDecodeError,
+        match=r"x.toml: \$.steps\[0\].next: se esperaba un número entero, llegó un texto$",
+    ):
         parse(GOOD.replace("next = 2", 'next = "2"'), "x.toml")
-    with pytest.raises(ScriptDecodeError, match=r"\$.steps\[2\].outcome: Expected `str` matching"):
+    with pytest.raises(
+        ScriptDecodeError,
+        match=r"\$.steps\[2\].outcome: se esperaba texto que cumpla la expresión '",
+    ):
         parse(GOOD.replace('"informado"', '"Informado!"'), "x.toml")
 
 
 def test_invalid_toml() -> None:
-    with pytest.raises(ScriptDecodeError, match=r"^x.toml: invalid TOML: "):
+    with pytest.raises(
+        ScriptDecodeError, match=r"^x.toml: no es TOML válido al final del archivo \("
+    ):
         parse("id = ", "x.toml")
 
 
 def test_file_name_must_be_the_id(tmp_path: Path) -> None:
     path = tmp_path / "101.toml"
     path.write_text(GOOD, encoding="utf-8")
-    with pytest.raises(ScriptInvalidError, match=r"101.toml: \$.id: '104' does not match"):
+    with pytest.raises(
+        ScriptInvalidError, match=r"101.toml: \$.id: «104» no coincide con el nombre del archivo$"
+    ):
         load_file(path)
 
 
 def test_unknown_script_id() -> None:
-    with pytest.raises(ScriptNotFoundError):
+    with pytest.raises(
+        ScriptNotFoundError, match=r"^no hay ningún guion con el identificador «999»$"
+    ):
         load_script("999")
     with pytest.raises(ScriptNotFoundError):
         load_script("../pyproject")
@@ -322,9 +336,9 @@ def test_check_dir_reports_every_problem(tmp_path: Path) -> None:
     (tmp_path / "103.toml").write_text(text.replace("goto = 9", "goto = 19"), "utf-8")
     messages = check_dir(tmp_path, "d")
     assert messages == [
-        "d/103.toml: $.steps[3].branches[3].goto: unknown step 19",
-        "d/extra.toml: 'extra' is not a service key",
-        "d: no script for service '102'",
+        "d/103.toml: $.steps[3].branches[3].goto: paso desconocido 19",
+        "d/extra.toml: «extra» no es la clave de ningún servicio",
+        "d: falta el guion del servicio «102»",
     ]
 
 

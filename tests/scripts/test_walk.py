@@ -7,7 +7,7 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from scripts import Move, WalkError, load_script, options_at, replay, start, suggest
+from centralita.scripts import Move, WalkError, load_script, options_at, replay, start, suggest
 
 LA_PAZ = ZoneInfo("America/La_Paz")
 
@@ -66,16 +66,16 @@ def test_supervisor_resumes_at_continues_at() -> None:
 def test_impossible_moves() -> None:
     script = load_script("104")
     walk = start(script)
-    with pytest.raises(WalkError, match="no option 3 at step 1"):
+    with pytest.raises(WalkError, match="no hay opción 3 en el paso 1"):
         walk.choose(3)
-    with pytest.raises(WalkError, match="unknown step 42"):
+    with pytest.raises(WalkError, match="el paso 42 no existe"):
         start(script, at=42)
     finished = walk.choose(0).choose(1)  # 2: no existe → 4 (ends)
     finished = finished.choose(0)
     assert finished.finished
-    with pytest.raises(WalkError, match="the walk is finished"):
+    with pytest.raises(WalkError, match="el recorrido ya terminó"):
         finished.choose(0)
-    with pytest.raises(WalkError, match="the walk is finished"):
+    with pytest.raises(WalkError, match="el recorrido ya terminó"):
         _ = finished.step
 
 
@@ -88,7 +88,7 @@ def test_replay_rebuilds_a_stored_trail() -> None:
     assert walk.outcome.code == "derivado_supervision"
     again = replay(script, list(walk.trail))
     assert again == walk
-    with pytest.raises(WalkError, match="trail expects step 5"):
+    with pytest.raises(WalkError, match="el recorrido indica el paso 5"):
         replay(script, [Move(1, 0), Move(5, 0)])
 
 
@@ -123,12 +123,13 @@ def test_no_suggestion_without_windows() -> None:
 
 
 def test_every_outcome_of_every_script_is_walkable() -> None:
-    """Exhaustive: from each script's start (and each continues_at), every outcome is reached."""
-    from scripts import load_all
+    """Exhaustive: from each script's start, its first step (another role's part, as the
+    supervisor's in prepago) and each continues_at, every outcome is reached."""
+    from centralita.scripts import load_all
 
     for script in load_all().values():
         reached: set[str] = set()
-        entries = [script.start] + [
+        entries = [script.start, script.steps[0].number] + [
             o.continues_at for o in script.outcomes if o.continues_at is not None
         ]
         for entry in entries:

@@ -8,7 +8,7 @@ import socket
 from collections.abc import Callable
 from typing import ClassVar
 
-from ami_listener.protocol import AmiMessage, AmiParser, Banner, encode_action
+from centralita.ami_listener.protocol import AmiMessage, AmiParser, Banner, encode_action
 
 
 class AmiTestClient:
@@ -29,7 +29,11 @@ class AmiTestClient:
         if rcvbuf:
             sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, rcvbuf)
         sock.setblocking(False)
-        await asyncio.get_running_loop().sock_connect(sock, ("127.0.0.1", port))
+        try:
+            await asyncio.get_running_loop().sock_connect(sock, ("127.0.0.1", port))
+        except OSError:
+            sock.close()
+            raise
         reader, writer = await asyncio.open_connection(sock=sock)
         return cls(reader, writer)
 

@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-from ami_listener.events import decode_event
-from ami_listener.protocol import AmiMessage, AmiParser, encode_action
-from ami_listener.records import CallRecord
-from ami_listener.tracker import CallFinished, CallTracker
-from simulator.dialect import Headers
-from simulator.truth import TruthCall
+from centralita.ami_listener.events import decode_event
+from centralita.ami_listener.protocol import AmiMessage, AmiParser, encode_action
+from centralita.ami_listener.records import CallRecord
+from centralita.ami_listener.tracker import CallFinished, CallTracker
+from centralita.simulator.dialect import Headers
+from centralita.simulator.truth import TruthCall
 
 
 def encode_stream(events: list[Headers]) -> bytes:

@@ -10,10 +10,10 @@ from pathlib import Path
 import msgspec
 import pytest
 
-from ami_listener.protocol import AmiMessage, iter_capture
-from simulator.config import lab_config
-from simulator.dialect import Headers
-from simulator.model import Engine
+from centralita.ami_listener.protocol import AmiMessage, iter_capture
+from centralita.simulator.config import lab_config
+from centralita.simulator.dialect import Headers
+from centralita.simulator.model import Engine
 from tests.simulator.helpers import encode_stream, mismatches, parse_stream, track
 
 FIXTURES = Path(__file__).parent.parent / "fixtures"
@@ -129,7 +129,7 @@ def test_queue_log_matches_the_captures(run: tuple[str, Engine, list[Headers]]) 
 
 
 def test_truth_and_queue_log_files(tmp_path: Path) -> None:
-    from simulator.truth import read_truth, write_truth
+    from centralita.simulator.truth import read_truth, write_truth
 
     engine = Engine(lab_config(calls=50), seed=3)
     engine.run()

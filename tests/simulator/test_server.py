@@ -10,9 +10,9 @@ from pathlib import Path
 
 import pytest
 
-from simulator.config import lab_config
-from simulator.runner import Simulator
-from simulator.truth import read_truth
+from centralita.simulator.config import lab_config
+from centralita.simulator.runner import Simulator
+from centralita.simulator.truth import read_truth
 from tests.simulator.amiclient import AmiTestClient
 from tests.simulator.helpers import mismatches, track
 

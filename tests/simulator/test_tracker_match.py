@@ -5,8 +5,8 @@ from __future__ import annotations
 
 import pytest
 
-from simulator.config import lab_config
-from simulator.model import Engine
+from centralita.simulator.config import lab_config
+from centralita.simulator.model import Engine
 from tests.simulator.helpers import encode_stream, mismatches, parse_stream, track
 
 
