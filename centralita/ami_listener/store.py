@@ -63,8 +63,39 @@ def make_engine(url: str, **kwargs: Any) -> AsyncEngine:
         kwargs.setdefault("pool_pre_ping", True)
     engine = create_async_engine(url, **kwargs)
     if engine.dialect.name == "sqlite":
+        sa_event.listen(engine.sync_engine, "do_connect", _aiosqlite_creator)
         sa_event.listen(engine.sync_engine, "connect", _sqlite_pragmas)
     return engine
+
+
+FAILED_CONNECT_WAIT_S = 1.0
+
+
+def _aiosqlite_creator(_dialect: Any, _rec: Any, _cargs: Any, cparams: dict[str, Any]) -> None:
+    cparams["async_creator_fn"] = _aiosqlite_connect
+
+
+def _aiosqlite_connect(*args: Any, **kwargs: Any) -> Any:
+    """``aiosqlite.connect``, except that a failed open waits (bounded) for the connection's
+    worker thread to end. aiosqlite stops that thread without waiting for it; if the event
+    loop closed first (a command that fails and exits), the thread died with "Event loop is
+    closed" printed as a traceback."""
+    import aiosqlite
+
+    conn = aiosqlite.connect(*args, **kwargs)
+    thread = getattr(conn, "_thread", None)
+    if isinstance(thread, threading.Thread):
+        thread.daemon = True  # as SQLAlchemy's own creator does: never blocks exit
+
+    async def opened() -> Any:
+        try:
+            return await conn
+        except BaseException:
+            if isinstance(thread, threading.Thread) and thread.is_alive():
+                await asyncio.to_thread(thread.join, FAILED_CONNECT_WAIT_S)
+            raise
+
+    return opened()
 
 
 def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:
