@@ -50,6 +50,9 @@ def routing_with_holiday(tmp_path: Path) -> Any:
     return table
 
 
+# A month of virtual time: CPU-bound, so a loaded machine needs more than the
+# default hang guard.
+@pytest.mark.timeout(600)
 async def test_december_campaign_runs_25_november_to_31_december_skipping_the_holiday(
     engine: AsyncEngine, tmp_path: Path
 ) -> None:

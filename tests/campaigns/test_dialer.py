@@ -7,6 +7,7 @@ from collections import Counter
 from datetime import datetime, timedelta
 from pathlib import Path
 
+import pytest
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncEngine
 
@@ -87,6 +88,9 @@ def expected_attempts(phones: tuple[str, ...]) -> int:
     return RETRY.max_attempts
 
 
+# A month of virtual time: CPU-bound, so a loaded machine needs more than the
+# default hang guard.
+@pytest.mark.timeout(600)
 async def test_300_customers_4_agents_run_to_the_end_inside_window_and_hours(
     sqlite_engine: AsyncEngine, tmp_path: Path
 ) -> None:

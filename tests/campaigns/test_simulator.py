@@ -16,6 +16,7 @@ from collections import Counter, defaultdict
 from datetime import date, datetime, timedelta
 from pathlib import Path
 
+import pytest
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncEngine
 
@@ -79,6 +80,9 @@ def check_every_originate(seen: list[Seen], customers: list[Customer]) -> None:
         assert not set(phones_of[s.phone]) & s.busy_phones, f"double call {s.action_id}"
 
 
+# A month of virtual time: CPU-bound, so a loaded machine needs more than the
+# default hang guard.
+@pytest.mark.timeout(600)
 async def test_300_customers_4_agents_pause_resume_and_restart_against_the_simulator(
     db: AsyncEngine, tmp_path: Path
 ) -> None:
@@ -191,6 +195,9 @@ async def test_300_customers_4_agents_pause_resume_and_restart_against_the_simul
     assert all(rows[a][1] != "unknown" for a in out_at_restart)
 
 
+# A month of virtual time: CPU-bound, so a loaded machine needs more than the
+# default hang guard.
+@pytest.mark.timeout(600)
 async def test_the_last_day_of_the_month_ends_the_campaign_at_closing_time(
     db: AsyncEngine, tmp_path: Path
 ) -> None:
