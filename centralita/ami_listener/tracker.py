@@ -13,7 +13,9 @@ How outcomes are decided (see ami-dialects.md and the captures' README):
 - ``QueueCallerLeave``/``Leave`` without an abandon is "left pending": an
   ``AgentConnect`` right after it means answered; the caller's hang-up or a join elsewhere
   means exit-with-key (a key exit also shows the exit context in the leave event).
-- ``AgentComplete`` with ``Reason: transfer`` marks the entry transferred.
+- ``AgentComplete`` with ``Reason: transfer`` marks the entry transferred; so does a join
+  to another queue while an answered stay has had no ``AgentComplete`` (a Redirect: that
+  stay's late ``AgentComplete``, at the caller's hang-up, is then ignored).
 - The call ends with the caller channel's ``Hangup``; the record is then final.
 """
 
@@ -380,6 +382,7 @@ class CallTracker:
                 live.entry.left_at = ts
                 _mark(live.record, "left_at")
             self._settle(live, ts, alive=True)
+            self._moved_while_talking(live, ts)
             live.record.entries.append(entry)
             if event.queue not in live.record.queues:
                 live.record.queues.append(event.queue)
@@ -390,6 +393,22 @@ class CallTracker:
             live.channel = event.channel
         effects.append(CallJoined(call=live.record, queue=event.queue))
         return effects
+
+    @staticmethod
+    def _moved_while_talking(live: _Live, ts: float) -> None:
+        """An answered stay with no AgentComplete yet, and the caller joins another queue:
+        the caller was moved while talking (the console's transfer is an AMI Redirect).
+        Asterisk reports nothing for that stay until the caller finally hangs up, and then
+        counts its TalkTime up to that hang-up; the stay's talk really ended here."""
+        entry = live.entry
+        if entry.answered_at is None or live.completed or entry.outcome != "answered":
+            return
+        live.completed = True
+        entry.outcome = "transferred"
+        record = live.record
+        record.transferred = True
+        talk = round(ts - entry.answered_at, 3)
+        record.talk_s = talk if record.talk_s is None else round(record.talk_s + talk, 3)
 
     def _abandon(self, event: QueueCallerAbandon, ts: float) -> list[Effect]:
         live = self.calls.get(event.uniqueid)
@@ -494,6 +513,8 @@ class CallTracker:
             self._answered_unseen(event, ts, live)
         if live is None or live.completed or live.entry.answered_at is None:
             return []
+        if event.queue and event.queue != live.entry.queue:
+            return []  # a stay the caller was moved out of, reported at the hang-up
         live.completed = True
         live.last_activity = ts
         entry = live.entry

@@ -242,6 +242,7 @@ class QlCall:
             if entry is answered:
                 break
         last = done[-1]
+        talks = [e.talk_s for e in done if e.answered_s is not None and e.talk_s is not None]
         if answered is not None:
             assert answered.answered_s is not None
             outcome = "transferred" if answered.transferred else "answered"
@@ -264,9 +265,8 @@ class QlCall:
             "ended_at_ms": ended * 1000 if ended else None,
             "wait_ms": wait_ms,
             "wait_asterisk_s": wait_total,
-            "talk_ms": None
-            if answered is None or answered.talk_s is None
-            else answered.talk_s * 1000,
+            # every answered stay's talk (a transferred call talked to more than one agent)
+            "talk_ms": None if not talks else sum(talks) * 1000,
             "agent_interface": "",
             "agent_name": "" if answered is None else answered.agent_name,
             "outcome": outcome,
@@ -347,6 +347,8 @@ class QueueLogFolder:
             return
         if verb == "ENTERQUEUE":
             call = self.calls.setdefault(line.callid, QlCall(line.callid))
+            if call.entries:
+                _moved_while_talking(call.entries[-1], line.time_s)
             call.entries.append(
                 QlEntry(
                     queue=line.queue,
@@ -388,6 +390,8 @@ class QueueLogFolder:
                 entry.leave_position = _int(data[0])
                 entry.original_position = _int(data[1])
         elif verb in {"COMPLETECALLER", "COMPLETEAGENT"}:
+            if entry.transferred:
+                return  # the stay the caller was moved out of, written at the hang-up
             entry.talk_s = _int(data[1])
             entry.ended_s = line.time_s
             entry.left_s = entry.left_s or line.time_s
@@ -406,6 +410,20 @@ class QueueLogFolder:
                 self.stats.unfinished += open_stays
                 self.stats.incomplete_callids.add(call.uniqueid)
         return list(self.calls.values())
+
+
+def _moved_while_talking(entry: QlEntry, at_s: int) -> None:
+    """A CONNECTed stay with no COMPLETE yet, and the caller enters another queue: moved
+    while talking (the console's transfer is an AMI Redirect). Asterisk writes that stay's
+    COMPLETECALLER only when the caller hangs up, its talk counted up to then; the stay's
+    talk really ended here (the call tracker reads the AMI stream the same way)."""
+    if entry.answered_s is None or entry.ended_s is not None:
+        return
+    entry.transferred = True
+    entry.outcome = "transferred"
+    entry.talk_s = at_s - entry.answered_s
+    entry.ended_s = at_s
+    entry.left_s = entry.left_s or at_s
 
 
 def line_digests(

@@ -235,6 +235,11 @@ def test_every_captured_caller_is_one_call_equal_to_queue_log() -> None:
             assert record.answered_at is not None and ql_row["answered_at_ms"] is not None
             assert record.queue == ql_row["queue"], uid
             assert record.agent_name == ql_row["agent_name"], uid
+            # the same outcome, and the same talk within queue_log's whole seconds
+            assert record.outcome == ql_row["outcome"], uid
+            assert record.transferred == ql_row["transferred"], uid
+            assert record.talk_s is not None and isinstance(ql_row["talk_ms"], int)
+            assert abs(record.talk_s - ql_row["talk_ms"] / 1000) < 2.0, uid
 
 
 def test_redirect_of_a_waiting_caller() -> None:
@@ -271,10 +276,33 @@ def test_console_transfer_of_a_talking_caller(name: str, uid: str) -> None:
     replay = Replay().feed(msgs)
     record = replay.finished[uid]
     assert [(e.queue, e.outcome, e.agent_interface) for e in record.entries] == [
-        ("q102", "answered", AGENT2),
+        ("q102", "transferred", AGENT2),
         ("q101", "answered", AGENT1),
     ]
     assert record.service == "102"
+    assert record.transferred and record.outcome == "transferred"
+    # talk = beto's part (answer in q102 to the join of q101) + agent1's part; not
+    # Asterisk's late TalkTime for the q102 stay, which runs to the caller's hang-up
+    q102, q101 = record.entries
+    assert q102.answered_at is not None and q101.answered_at is not None
+    assert record.ended_at is not None
+    beto = q101.entered_at - q102.answered_at
+    agent1 = record.ended_at - q101.answered_at
+    assert record.talk_s == pytest.approx(beto + agent1, abs=0.01)
+    late = next(
+        m
+        for m in msgs
+        if m.name == "AgentComplete" and m.get("Queue") == "q102" and m.get("Reason") == "caller"
+    )
+    assert int(late.get("TalkTime")) > beto + 30  # what Asterisk says: ignored
+    assert record.asterisk_talk_s is not None and record.asterisk_talk_s < 60
+    # queue_log, folded the same way: the q102 stay ends at the q101 ENTERQUEUE
+    ql = folded_queue_log(queue_log(name))[uid]
+    assert [(e.queue, e.outcome, e.transferred) for e in ql.entries] == [
+        ("q102", "transferred", True),
+        ("q101", "answered", False),
+    ]
+    assert ql.entries[0].talk_s == ql.entries[1].entered_s - (ql.entries[0].answered_s or 0)
     # both agents got the pop, the same caller channel in both (what the console Redirects)
     pops = [a for a in replay.answers if a.call.uniqueid == uid]
     assert [(a.queue, a.agent_interface) for a in pops] == [("q102", AGENT2), ("q101", AGENT1)]
@@ -417,9 +445,10 @@ def test_the_simulated_redirect_of_a_talking_caller_is_the_real_one() -> None:
     )
     record = sim.replay.finished[uid]
     assert [(e.queue, e.outcome) for e in record.entries] == [
-        ("q102", "answered"),
+        ("q102", "transferred"),
         ("q101", "answered"),
     ]
+    assert record.transferred and record.outcome == "transferred"
     assert sim.replay.answered_by(uid) == [("q102", AGENT2, "102"), ("q101", AGENT1, "102")]
 
 
