@@ -222,6 +222,14 @@ class BlindTransfer(_Base, frozen=True, kw_only=True):
     extension: str = msgspec.field(default="", name="Extension")
 
 
+class BridgeLeave(_CallerSnapshot, frozen=True, kw_only=True):
+    """12+: a channel left a bridge, with its dialplan location at that moment. The
+    caller's, somewhere other than where it joined the queue, is the caller taken out of
+    the agent's conversation (an AMI Redirect: the console's transfer)."""
+
+    bridge_uniqueid: str = msgspec.field(default="", name="BridgeUniqueid")
+
+
 class AttendedTransfer(_Base, frozen=True, kw_only=True):
     """12+: an attended transfer."""
 
@@ -384,6 +392,7 @@ EVENT_TYPES: Final[dict[str, type[msgspec.Struct]]] = {
         VarSet,
         BlindTransfer,
         AttendedTransfer,
+        BridgeLeave,
         UserEvent,
         OriginateResponse,
         QueueParams,

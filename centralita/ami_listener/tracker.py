@@ -13,9 +13,10 @@ How outcomes are decided (see ami-dialects.md and the captures' README):
 - ``QueueCallerLeave``/``Leave`` without an abandon is "left pending": an
   ``AgentConnect`` right after it means answered; the caller's hang-up or a join elsewhere
   means exit-with-key (a key exit also shows the exit context in the leave event).
-- ``AgentComplete`` with ``Reason: transfer`` marks the entry transferred; so does a join
-  to another queue while an answered stay has had no ``AgentComplete`` (a Redirect: that
-  stay's late ``AgentComplete``, at the caller's hang-up, is then ignored).
+- ``AgentComplete`` with ``Reason: transfer`` marks the entry transferred; so does the
+  caller leaving the agent's bridge for another dialplan location (``BridgeLeave``), or
+  joining another queue, while its answered stay has had no ``AgentComplete``: a Redirect,
+  whose late ``AgentComplete`` (at the caller's hang-up) is then ignored.
 - The call ends with the caller channel's ``Hangup``; the record is then final.
 """
 
@@ -37,6 +38,7 @@ from centralita.ami_listener.events import (
     AmiEvent,
     AttendedTransfer,
     BlindTransfer,
+    BridgeLeave,
     FullyBooted,
     Hangup,
     Join,
@@ -181,7 +183,8 @@ class _Pending:
 class _Live:
     record: CallRecord
     pending: _Pending | None = None
-    entry_context: str = ""
+    entry_context: str = ""  # where the caller was (context, exten) when it joined
+    entry_exten: str = ""
     completed: bool = False
     hung_up_at: float | None = None
     last_activity: float = 0.0
@@ -318,6 +321,16 @@ class CallTracker:
                 if live is not None and event.result == "Success" and live.record.answered_at:
                     live.record.transferred = True
                 return []
+            case BridgeLeave():
+                live = self.calls.get(event.uniqueid)
+                if (
+                    live is not None
+                    and live.entry_context
+                    and event.context
+                    and (event.context, event.exten) != (live.entry_context, live.entry_exten)
+                ):
+                    self._moved_while_talking(live, ts)
+                return []
             case UserEvent():
                 return self._user_event(event)
             case FullyBooted():
@@ -371,7 +384,12 @@ class CallTracker:
                 join_position=event.position,
                 ivr=self.pending_ivr.pop(uid, None),
             )
-            live = _Live(record=record, entry_context=event.context, last_activity=ts)
+            live = _Live(
+                record=record,
+                entry_context=event.context,
+                entry_exten=event.exten,
+                last_activity=ts,
+            )
             self.calls[uid] = live
         else:
             if live.entry.queue == event.queue and live.entry.left_at is None and not live.limbo:
@@ -387,6 +405,7 @@ class CallTracker:
             if event.queue not in live.record.queues:
                 live.record.queues.append(event.queue)
             live.entry_context = event.context
+            live.entry_exten = event.exten
             live.completed = False
             live.last_activity = ts
         if event.channel:

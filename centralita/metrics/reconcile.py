@@ -5,7 +5,9 @@ Calls are matched by Uniqueid (= queue_log callid) within the month they entered
 two sources disagree by a second is still matched). Every difference is listed:
 
 - ``falta_en_queue_log`` / ``falta_en_ami``: the call is in one source only;
-- ``resultado``: different outcome (answered, abandoned, timeout, ...);
+- ``resultado``: different outcome (answered, abandoned, timeout, ...). A call the AMI saw
+  transferred and queue_log answered is not a difference: a caller Redirected to an
+  internal extension (the console's transfer) leaves no trace in queue_log;
 - ``espera``: waits (Asterisk basis, whole seconds) differ by more than the tolerance;
 - ``umbral``: one source counts the call within the threshold and the other does not;
 - ``servicio`` / ``colas``: different service or queue path.
@@ -190,7 +192,7 @@ def _compare_one(
             )
         )
 
-    if a.outcome != q.outcome:
+    if a.outcome != q.outcome and (a.outcome, q.outcome) != ("transferred", "answered"):
         add("resultado", a.outcome, q.outcome)
     if a.service != q.service:
         add("servicio", a.service, q.service)

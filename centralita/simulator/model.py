@@ -1122,6 +1122,10 @@ class Engine:
         assert m is not None
         hold = int(call.answered_at) - int(call.joined_at)
         call.left_talks.append(LeftTalk(m, hold, call.answered_at, call.orig_pos))
+        # the caller leaves the agent's bridge first, its snapshot already at the new place
+        bridge = f"sim-bridge-{call.chan.uniqueid}-{len(call.left_talks)}"
+        self._emit(self.ami.bridge_leave(self._ts(), call.chan, bridge, 1))
+        self._emit(self.ami.bridge_leave(self._ts(), a1, bridge, 0))
         self._agent_freed(agent, a1, a2)
         call.state = "moving"
         call.agent = call.agent_chan = call.agent_chan2 = call.membership = None

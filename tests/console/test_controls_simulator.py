@@ -134,6 +134,13 @@ def test_redirect_to_an_extension_leaves_the_queues() -> None:
     [record] = folded.finished.values()
     assert [e.queue for e in record.entries] == ["q102"]
     assert len(folded.answers) == 1
+    # the agent's part ended at the Redirect: a transferred call, its talk up to then
+    assert [e.outcome for e in record.entries] == ["transferred"]
+    assert record.transferred and record.outcome == "transferred"
+    [stay] = record.entries
+    assert stay.answered_at is not None and record.ended_at is not None
+    assert record.talk_s is not None
+    assert record.talk_s < record.ended_at - stay.answered_at
 
 
 def test_redirect_of_an_unknown_channel_is_refused() -> None:

@@ -87,3 +87,21 @@ async def test_call_missing_from_ami_is_listed(engine: AsyncEngine):
     assert result.ami_calls == 0
     assert len(result.differences) == 40
     assert {d.kind for d in result.differences} == {"falta_en_ami"}
+
+
+@pytest.mark.parametrize("name", ["pause-redirect", "redirect-102-to-101", "redirect-to-interno"])
+async def test_console_transfers_on_a_real_asterisk_reconcile_clean(
+    any_engine: AsyncEngine, name: str
+):
+    # The console's transfers (AMI Redirect) captured on a real Asterisk: a caller moved to
+    # another queue is transferred in both sources; one moved to an internal extension is
+    # transferred in the AMI records only (queue_log cannot see it), which is no difference.
+    stem = FIXTURES / "captures" / f"GIT-master-f0c1c1a7b7-{name}"
+    await load_capture(any_engine, "", ami=False, ql=False)
+    await ingest_capture(stem.with_suffix(".ami").read_bytes(), any_engine, PBX)
+    text = read_queue_log(stem.parent / f"{stem.name}-queue_log")
+    await import_queue_log(text, any_engine, pbx_id=PBX, source=name)
+    month = Period.month("2026-12")
+    result = await reconcile(any_engine, month, pbx_id=PBX)
+    assert result.clean, render_text(result, month.tz)
+    assert result.ami_calls == result.queue_log_calls == result.matched > 0
