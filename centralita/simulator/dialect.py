@@ -128,19 +128,17 @@ class Ami12:
 
     def bridge_leave(self, ts: str, ch: Channel, bridge: str, remaining: int) -> Headers:
         """BridgeLeave (12+): the channel's snapshot shows where it is going."""
-        return (
-            _head("BridgeLeave", "call", ts)
-            + [
-                ("BridgeUniqueid", bridge),
-                ("BridgeType", "basic"),
-                ("BridgeTechnology", "simple_bridge"),
-                ("BridgeCreator", "<unknown>"),
-                ("BridgeName", "<unknown>"),
-                ("BridgeNumChannels", str(remaining)),
-                ("BridgeVideoSourceMode", "none"),
-            ]
-            + self.snapshot(ch)
-        )
+        return [
+            *_head("BridgeLeave", "call", ts),
+            ("BridgeUniqueid", bridge),
+            ("BridgeType", "basic"),
+            ("BridgeTechnology", "simple_bridge"),
+            ("BridgeCreator", "<unknown>"),
+            ("BridgeName", "<unknown>"),
+            ("BridgeNumChannels", str(remaining)),
+            ("BridgeVideoSourceMode", "none"),
+            *self.snapshot(ch),
+        ]
 
     def device_state(self, ts: str, device: str, state: str) -> Headers | None:
         """DeviceStateChange (12+ only)."""
