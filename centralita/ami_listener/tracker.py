@@ -113,6 +113,17 @@ class CallLeftQueue(msgspec.Struct, frozen=True):
     queue: str
 
 
+class CallLeftAgent(msgspec.Struct, frozen=True):
+    """An agent's part of a call ended while the call goes on (a transfer): that agent is
+    done with it at ``at``; the caller talks to someone else."""
+
+    call: CallRecord
+    queue: str
+    agent_interface: str
+    agent_name: str
+    at: float
+
+
 class CallFinished(msgspec.Struct, frozen=True):
     """The call is over; ``call`` is final and will not change again."""
 
@@ -161,6 +172,7 @@ Effect = (
     CallJoined
     | CallAnswered
     | CallLeftQueue
+    | CallLeftAgent
     | CallFinished
     | MemberUpdated
     | IvrReported
@@ -329,7 +341,7 @@ class CallTracker:
                     and event.context
                     and (event.context, event.exten) != (live.entry_context, live.entry_exten)
                 ):
-                    self._moved_while_talking(live, ts)
+                    return self._moved_while_talking(live, ts)
                 return []
             case UserEvent():
                 return self._user_event(event)
@@ -400,7 +412,7 @@ class CallTracker:
                 live.entry.left_at = ts
                 _mark(live.record, "left_at")
             self._settle(live, ts, alive=True)
-            self._moved_while_talking(live, ts)
+            effects += self._moved_while_talking(live, ts)
             live.record.entries.append(entry)
             if event.queue not in live.record.queues:
                 live.record.queues.append(event.queue)
@@ -414,20 +426,21 @@ class CallTracker:
         return effects
 
     @staticmethod
-    def _moved_while_talking(live: _Live, ts: float) -> None:
+    def _moved_while_talking(live: _Live, ts: float) -> list[Effect]:
         """An answered stay with no AgentComplete yet, and the caller joins another queue:
         the caller was moved while talking (the console's transfer is an AMI Redirect).
         Asterisk reports nothing for that stay until the caller finally hangs up, and then
         counts its TalkTime up to that hang-up; the stay's talk really ended here."""
         entry = live.entry
         if entry.answered_at is None or live.completed or entry.outcome != "answered":
-            return
+            return []
         live.completed = True
         entry.outcome = "transferred"
         record = live.record
         record.transferred = True
         talk = round(ts - entry.answered_at, 3)
         record.talk_s = talk if record.talk_s is None else round(record.talk_s + talk, 3)
+        return [_left_agent(live, ts)]
 
     def _abandon(self, event: QueueCallerAbandon, ts: float) -> list[Effect]:
         live = self.calls.get(event.uniqueid)
@@ -538,16 +551,18 @@ class CallTracker:
         live.last_activity = ts
         entry = live.entry
         record = live.record
+        effects: list[Effect] = []
         if event.reason == "transfer":
             entry.outcome = "transferred"
             record.transferred = True
+            effects.append(_left_agent(live, ts))
         if entry.answered_at is not None:
             talk = round(ts - entry.answered_at, 3)
             record.talk_s = talk if record.talk_s is None else round(record.talk_s + talk, 3)
             record.asterisk_talk_s = (record.asterisk_talk_s or 0) + event.talk_time
         if live.hung_up_at is not None:
-            return self._finish(live, live.hung_up_at)
-        return []
+            return effects + self._finish(live, live.hung_up_at)
+        return effects
 
     def _late_call(self, event: AgentConnect | AgentComplete, *, entered_at: float) -> _Live:
         """A call first seen by its agent events (it joined while we were away)."""
@@ -986,6 +1001,17 @@ def _answer(live: _Live, event: AgentConnect | AgentComplete, at: float) -> None
         record.holdtime_s = event.hold_time
         record.agent_interface = event.agent_interface
         record.agent_name = event.member_name
+
+
+def _left_agent(live: _Live, at: float) -> CallLeftAgent:
+    entry = live.entry
+    return CallLeftAgent(
+        call=live.record,
+        queue=entry.queue,
+        agent_interface=entry.agent_interface,
+        agent_name=entry.agent_name,
+        at=at,
+    )
 
 
 def _mark(record: CallRecord, name: str) -> None:

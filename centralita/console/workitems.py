@@ -8,7 +8,8 @@ the interaction in the same transaction; a repeat gets that same interaction bac
 
 The daemon runs :meth:`WorkItems.follow` next to the HTTP server: it opens the items of
 the pops and notes when each call ends, from the publisher's in-process bus. The agent's
-event stream carries the call's end (``event: fin``) beside its pops.
+event stream carries the call's end (``event: fin``) beside its pops; an agent who
+transferred the call gets the end of their own part (``calls/transferred``) instead.
 
 After-call work: each item keeps its queue's ``wrapup_s`` (routing.toml, rendered as
 Asterisk's ``wrapuptime``), and the page shows what is left of it once the call ended.
@@ -190,6 +191,15 @@ class WorkItemStore:
                     c.call_uniqueid == call_id,
                     c.call_ended_at_ms.is_(None),
                 )
+                .values(call_ended_at_ms=at_ms)
+            )
+
+    async def agent_done(self, call_id: str, agent: str, at_ms: int) -> None:
+        """Note the end of one agent's part (they transferred the call) on their item."""
+        async with self.engine.begin() as conn:
+            await conn.execute(
+                sa.update(work_items)
+                .where(self._key(call_id, agent), work_items.c.call_ended_at_ms.is_(None))
                 .values(call_ended_at_ms=at_ms)
             )
 
@@ -426,12 +436,17 @@ class WorkItems:
                 if event.get("event") == "ended" and at_ms is not None:
                     await self.store.call_ended(str(event["call_id"]), at_ms)
                     await self._after_call(str(event["call_id"]))
+                elif event.get("event") == "transferred" and at_ms is not None:
+                    agent = str(event.get("agent", ""))
+                    await self.store.agent_done(str(event["call_id"]), agent, at_ms)
+                    await self._after_call(str(event["call_id"]), agent)
         except Exception as exc:  # a database hiccup must not stop the follower
             log.error("work_item_update_failed", kind=item.kind, reason=repr(exc))
 
-    async def _after_call(self, call_id: str) -> None:
-        """Pause the agent whose call ended until they record it (aftercall.py)."""
-        delivered = self.bus.pop_for_call(call_id) if self.after_call else None
+    async def _after_call(self, call_id: str, agent: str | None = None) -> None:
+        """Pause the agent whose call ended (``agent``: whose part of it ended) until they
+        record it (aftercall.py)."""
+        delivered = self.bus.pop_for_call(call_id, agent) if self.after_call else None
         if self.after_call is None or delivered is None:
             return
         pop = msgspec.json.decode(delivered.body)
@@ -449,7 +464,15 @@ class WorkItems:
             if wanted and item.agent != wanted:
                 return None
             return b"event: screenpop\ndata: " + item.body + b"\n\n"
-        if item.kind != "call" or b'"event":"ended"' not in item.body:
+        if item.kind != "call":
+            return None
+        if b'"event":"transferred"' in item.body:
+            # the end of one agent's part: to that agent's console only
+            event = msgspec.json.decode(item.body)
+            if not wanted or event.get("agent") != wanted:
+                return None
+            return b"event: fin\ndata: " + item.body + b"\n\n"
+        if b'"event":"ended"' not in item.body:
             return None
         event = msgspec.json.decode(item.body)
         pop = self.bus.pop_for_call(str(event.get("call_id", "")))

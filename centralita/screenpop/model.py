@@ -15,7 +15,7 @@ import msgspec
 
 POP_SCHEMA: Final = "centralita.screenpop/1"
 CALL_EVENT_SCHEMA: Final = "centralita.call-event/1"
-CallEventKind = Literal["joined", "answered", "abandoned", "ended"]
+CallEventKind = Literal["joined", "answered", "transferred", "abandoned", "ended"]
 
 
 # ----------------------------------------------------------------------------- payloads

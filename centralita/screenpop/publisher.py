@@ -37,7 +37,13 @@ import msgspec
 import structlog
 
 from centralita.ami_listener.records import CallRecord, iso_utc
-from centralita.ami_listener.tracker import CallAnswered, CallFinished, CallJoined, Effect
+from centralita.ami_listener.tracker import (
+    CallAnswered,
+    CallFinished,
+    CallJoined,
+    CallLeftAgent,
+    Effect,
+)
 from centralita.screenpop.bus import Delivery, LocalBus
 from centralita.screenpop.model import (
     CallEvent,
@@ -204,6 +210,16 @@ class ScreenPopPublisher:
                 key = self._lookup_key(effect.call)
                 if key is not None:
                     self._put((effect.call.uniqueid, *key))
+        elif isinstance(effect, CallLeftAgent):
+            # the agent who transferred the call is done with it (the caller goes on)
+            self._put_event(
+                "transferred",
+                effect.call,
+                now,
+                agent=agent_id(effect.agent_interface),
+                agent_name=effect.agent_name,
+                at=effect.at,
+            )
         elif isinstance(effect, CallFinished):
             call = effect.call
             if not call.answered:
@@ -231,7 +247,14 @@ class ScreenPopPublisher:
         self._inbox_ready.set()
 
     def _put_event(
-        self, kind: CallEventKind, call: CallRecord, now: float, *, agent: str = ""
+        self,
+        kind: CallEventKind,
+        call: CallRecord,
+        now: float,
+        *,
+        agent: str = "",
+        agent_name: str | None = None,
+        at: float | None = None,
     ) -> None:
         event = CallEvent(
             event=kind,
@@ -241,11 +264,12 @@ class ScreenPopPublisher:
             service=call.service,
             queue=call.queue,
             caller_num=call.caller_num,
-            at=iso_utc(call.ended_at if kind in ("ended", "abandoned") else None)
+            at=iso_utc(at)
+            or iso_utc(call.ended_at if kind in ("ended", "abandoned") else None)
             or iso_utc(call.answered_at if kind == "answered" else call.entered_at),
             wait_s=call.wait_s if kind != "joined" else None,
             agent=agent,
-            agent_name=call.agent_name if agent else "",
+            agent_name=(call.agent_name if agent else "") if agent_name is None else agent_name,
             outcome=call.outcome if kind in ("ended", "abandoned") else None,
         )
         topic = f"{self.prefix}/calls/{kind}"

@@ -36,6 +36,7 @@ from centralita.ami_listener.records import CallRecord
 from centralita.ami_listener.tracker import (
     CallAnswered,
     CallFinished,
+    CallLeftAgent,
     CallTracker,
     MemberUpdated,
 )
@@ -88,6 +89,7 @@ class Replay:
     tracker: CallTracker = field(default_factory=lambda: CallTracker("lab1"))
     controls: CallControls = field(default_factory=lambda: CallControls(enabled=True))
     answers: list[CallAnswered] = field(default_factory=list)
+    left: list[CallLeftAgent] = field(default_factory=list)  # agents done, call goes on
     finished: dict[str, CallRecord] = field(default_factory=dict)
     pauses: list[tuple[str, bool, str]] = field(default_factory=list)  # from the console view
 
@@ -99,6 +101,9 @@ class Replay:
                 self.controls.handle(effect)
                 if isinstance(effect, CallAnswered):
                     self.answers.append(effect)
+                elif isinstance(effect, CallLeftAgent):
+                    assert effect.call.uniqueid not in self.finished
+                    self.left.append(effect)
                 elif isinstance(effect, CallFinished):
                     self.finished[effect.call.uniqueid] = effect.call
                 elif isinstance(effect, MemberUpdated) and msg.name == "QueueMemberPause":
@@ -283,6 +288,10 @@ def test_console_transfer_of_a_talking_caller(name: str, uid: str) -> None:
     ]
     assert record.service == "102"
     assert record.transferred and record.outcome == "transferred"
+    # beto is told he is done with it when the caller leaves him, not at the hang-up
+    [left] = [x for x in replay.left if x.call.uniqueid == uid]
+    assert (left.queue, left.agent_interface) == ("q102", AGENT2)
+    assert left.at == pytest.approx(record.entries[1].entered_at, abs=0.01)
     # talk = beto's part (answer in q102 to the join of q101) + agent1's part; not
     # Asterisk's late TalkTime for the q102 stay, which runs to the caller's hang-up
     q102, q101 = record.entries
@@ -397,6 +406,9 @@ def test_redirect_to_an_internal_extension() -> None:
     )
     [stay] = record.entries
     assert stay.answered_at is not None
+    [left] = replay.left
+    assert (left.queue, left.agent_interface) == ("q102", AGENT2)
+    assert left.at == pytest.approx(float(moved.get("Timestamp")), abs=0.001)
     assert record.talk_s == pytest.approx(
         float(moved.get("Timestamp")) - stay.answered_at, abs=0.01
     )

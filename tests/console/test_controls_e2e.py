@@ -173,8 +173,15 @@ async def test_transfer_102_to_101_and_pause_with_a_reason(
                 # The PBX re-queues the same channel in q101, where luis answers.
                 assert await sim.advance_until(lambda: talking_to(sim, LUIS) == uid)
                 await settle(parts.listener)
+                # beto's part is over, and his console says so while luis still talks
+                await page.wait_for_selector("#call-state:has-text('Terminada')")
                 async with signed_in(base, "luis") as luis:
                     pop = await pop_of(luis, uid)
+                    luis_item = await item_of(luis, uid)
+                async with signed_in(base, "beto") as beto:
+                    beto_item = await item_of(beto, uid)
+                assert beto_item["call_ended_at_ms"] is not None
+                assert luis_item["call_ended_at_ms"] is None
                 async with signed_in(base, "beto") as beto:  # the call is luis's now
                     again = await beto.post(
                         "/api/controles/transferir", json={"call_id": uid, "service": "101"}
@@ -228,6 +235,13 @@ async def test_transfer_102_to_101_and_pause_with_a_reason(
     assert any(line.endswith("|q102|Beto|PAUSE|Almuerzo") for line in sim.engine.queue_log), (
         sim.engine.queue_log
     )
+
+
+async def item_of(client: httpx.AsyncClient, call_id: str) -> dict[str, Any]:
+    """The signed-in agent's work item of a call (/api/trabajos)."""
+    listing = (await client.get("/api/trabajos")).json()
+    items = listing["items"] if isinstance(listing, dict) else listing
+    return next(i for i in items if i["call_id"] == call_id)
 
 
 def pbx_caller(sim: Simulator) -> str:

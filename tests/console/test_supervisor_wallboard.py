@@ -87,3 +87,29 @@ def test_agent_row_counts_and_time_in_state() -> None:
     assert agent["in_state_s"] == 5.0  # paused everywhere at 1025
     assert board["totals"]["paused"] == 1
     assert [q["paused"] for q in board["queues"]] == [1, 1]
+
+
+def test_an_agent_who_transferred_the_call_shows_no_call() -> None:
+    """The real capture of a console transfer 102 → 101: once the caller leaves beto for
+    q101, the wallboard shows the call on agent1 only, not on both until the hang-up (the
+    freed member's QueueMemberStatus clears beto's call)."""
+    from centralita.ami_listener.events import decode_event
+    from centralita.ami_listener.tracker import CallAnswered, CallTracker
+    from tests.console.test_controls_capture import AGENT1, AGENT2, TALKING_C, capture
+
+    tracker = CallTracker("lab1")
+    live = LiveState("lab1", clock=lambda: 0.0)
+    seen: list[tuple[str, str | None, str | None]] = []
+    for msg in capture("redirect-102-to-101"):
+        if not msg.is_event:
+            continue
+        for effect in tracker.apply(decode_event(msg), 0.0):
+            live.handle(effect)
+            if isinstance(effect, CallAnswered) and effect.call.uniqueid == TALKING_C:
+                calls = {
+                    a["interface"]: (a["call"] or {}).get("call_id")
+                    for a in live.snapshot()["agents"]
+                }
+                seen.append((effect.queue, calls.get(AGENT2), calls.get(AGENT1)))
+    # answered by beto in q102; then by agent1 in q101, beto no longer on it
+    assert seen == [("q102", TALKING_C, None), ("q101", None, TALKING_C)]

@@ -9,6 +9,7 @@ import uuid
 from collections.abc import AsyncIterator
 from pathlib import Path
 from types import SimpleNamespace
+from typing import Any
 
 import msgspec
 import pytest
@@ -449,3 +450,32 @@ async def test_the_publish_flush_reaches_paho() -> None:
 def pop_ids(messages: list[Received]) -> set[str]:
     """The call ids of screen-pop messages."""
     return {msgspec.json.decode(m.payload, type=ScreenPop).call_id for m in messages}
+
+
+async def test_a_transfer_tells_the_agent_who_made_it_that_their_part_ended() -> None:
+    """The real capture of a console transfer 102 → 101: ``calls/transferred`` names beto
+    (agent2) at the moment the caller left him; ``calls/ended`` comes at the hang-up."""
+    from tests.console.test_controls_capture import TALKING_C, capture
+
+    bus = LocalBus()
+    publisher = ScreenPopPublisher("lab1", None, bus=bus)
+    pipeline = Pipeline(CallTracker("lab1"), sinks=[publisher], log_events=False)
+    events: list[dict[str, Any]] = []
+    async with running(publisher), bus.listen() as queue:
+        for msg in capture("redirect-102-to-101"):
+            pipeline.feed(msg, None)
+        while not any(e["event"] == "ended" and e["call_id"] == TALKING_C for e in events):
+            item = await asyncio.wait_for(queue.get(), 5)
+            if item.kind == "call":
+                events.append(msgspec.json.decode(item.body))
+    mine = [(e["event"], e["agent"]) for e in events if e["call_id"] == TALKING_C]
+    assert mine == [
+        ("joined", ""),
+        ("answered", "agent2"),
+        ("transferred", "agent2"),
+        ("answered", "agent1"),
+        ("ended", ""),
+    ]
+    [moved] = [e for e in events if e["event"] == "transferred"]
+    [ended] = [e for e in events if e["event"] == "ended" and e["call_id"] == TALKING_C]
+    assert moved["at"] < ended["at"] and moved["agent_name"]
