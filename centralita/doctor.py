@@ -500,6 +500,44 @@ def check_session_key(settings: Settings) -> list[Finding]:
     return [Finding(area, "ok", f"{label}: {found.detail}")]
 
 
+async def check_directory(settings: Settings, timeout_s: float) -> list[Finding]:
+    """``[directory] crm_url``: the CRM answers the two requests of its contract
+    (``centralita/ivr/directory_http.py``); without it, say where customers come from."""
+    from centralita.ivr.directory_http import HttpCustomerDirectory
+    from centralita.ivr.events import InputKind
+    from centralita.ivr.exceptions import DirectoryUnavailableError
+
+    area = "directorio"
+    url = settings.directory.crm_url
+    if not url:
+        return [
+            Finding(
+                area,
+                "ok",
+                "sin CRM: fichas de clientes, IVR y Guiatel desde la tabla customers"
+                " (centralita customers import)",
+            )
+        ]
+    directory = HttpCustomerDirectory(url, timeout_s=min(timeout_s, settings.directory.timeout_s))
+    try:
+        # a number no customer has: the CRM answers 404 (or a customer): it is there
+        await directory.lookup(InputKind.PHONE, "0000000")
+        await directory.search("telefonica", "centralita doctor", 1)
+    except DirectoryUnavailableError as exc:
+        return [
+            Finding(
+                area,
+                "fail",
+                f"el CRM en {url} no responde como se espera ({exc}): las ventanas emergentes"
+                " no tendrán ficha, el IVR enviará a la cola sin cliente y las guías dirán"
+                " «directorio no disponible»; revise [directory] crm_url",
+            )
+        ]
+    finally:
+        await directory.close()
+    return [Finding(area, "ok", f"CRM en {url}: responde a /customers y /guia")]
+
+
 async def diagnose(
     settings: Settings, *, timeout_s: float = 5.0, events_s: float = 5.0
 ) -> list[Finding]:
@@ -510,6 +548,7 @@ async def diagnose(
     found += check_session_key(settings)
     found += await check_database(settings, timeout_s)
     found += check_queue_log(settings)
+    found += await check_directory(settings, timeout_s)
     found += await check_broker(settings, timeout_s)
     found += await check_ami(settings, timeout_s, events_s)
     return found

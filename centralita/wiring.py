@@ -71,20 +71,13 @@ def _screen_pops(
 ) -> list[EffectSink]:
     """The screen-pop publisher (MQTT, or the in-process bus alone) and the live state."""
     from centralita.console.live import LiveState
-    from centralita.ivr.directory import SqlCustomerDirectory
-    from centralita.ivr.directory_http import HttpCustomerDirectory
     from centralita.screenpop.publisher import ScreenPopPublisher
     from centralita.screenpop.resolvers import directory_lookup, service_resolver
 
     s = daemon.settings
     login = s.mqtt_login() if s.mqtt.host else None
-    crm = s.directory  # [directory] crm_url: cards and the console's guides from the CRM
-    directory = (
-        HttpCustomerDirectory(crm.crm_url, timeout_s=crm.timeout_s)
-        if crm.crm_url
-        else SqlCustomerDirectory(engine)
-    )
-    extra["guide"] = directory
+    directory = customer_directory(s, engine)
+    extra["guide"] = directory  # the console's guides, and the daemon's IVR (_ivr)
     publisher = ScreenPopPublisher(
         s.pbx_id,
         s.mqtt.host or None,
@@ -108,6 +101,18 @@ def _screen_pops(
     extra["today_service_level"] = live.today_service_level
     extra["coroutines"].append(_run_publisher(daemon, publisher))
     return [publisher, live]
+
+
+def customer_directory(settings: Settings, engine: AsyncEngine) -> Any:
+    """The one customer directory of a daemon: the CRM (``[directory] crm_url``) or the
+    ``customers`` table. The pops' cards, the console's guides and the IVR all read it."""
+    from centralita.ivr.directory import SqlCustomerDirectory
+    from centralita.ivr.directory_http import HttpCustomerDirectory
+
+    crm = settings.directory
+    if crm.crm_url:
+        return HttpCustomerDirectory(crm.crm_url, timeout_s=crm.timeout_s)
+    return SqlCustomerDirectory(engine)
 
 
 def _call_controls(daemon: Daemon, holder: RoutingHolder, extra: dict[str, Any]) -> Any:
@@ -284,15 +289,20 @@ def optional_tasks(daemon: Daemon, parts: DaemonParts) -> list[Coroutine[Any, An
     return tasks
 
 
+def ivr_directory(settings: Settings, parts: DaemonParts) -> Any:
+    """The IVR's customer lookups: the directory the pops use (the CRM when configured)."""
+    found = parts.extra.get("guide")
+    return found if found is not None else customer_directory(settings, parts.engine)
+
+
 async def _ivr(daemon: Daemon, parts: DaemonParts) -> None:
     from centralita.ivr.app import serve_until
-    from centralita.ivr.directory import SqlCustomerDirectory
     from centralita.ivr.flow_config import load_config
 
     table = parts.holder.table
     host = daemon.settings.ivr.host or table.ivr.agi_host
     port = daemon.settings.ivr.port or table.ivr.agi_port
-    directory = SqlCustomerDirectory(parts.engine)
+    directory = ivr_directory(daemon.settings, parts)
     log.info("ivr_starting", host=host, port=port)
     await serve_until(
         daemon.stop_event, load_config(), parts.holder, directory, host=host, port=port

@@ -15,7 +15,14 @@ import pytest
 
 from centralita.ami_listener.store import make_engine
 from centralita.db import migrate
-from centralita.doctor import Finding, check_ami, check_broker, diagnose, render
+from centralita.doctor import (
+    Finding,
+    check_ami,
+    check_broker,
+    check_directory,
+    diagnose,
+    render,
+)
 from centralita.settings import Settings, parse_settings
 from centralita.simulator.config import lab_config
 from centralita.simulator.runner import Simulator
@@ -323,3 +330,23 @@ async def run_doctor(*args: str, env: dict[str, str] | None = None) -> tuple[int
     out, _err = await proc.communicate()
     assert proc.returncode is not None
     return proc.returncode, out.decode("utf-8")
+
+
+async def test_the_crm_is_checked_when_configured() -> None:
+    from tests.ivr.guide_server import guide_crm
+
+    [off] = await check_directory(parse_settings("", env={}), 2)
+    assert off.status == "ok" and "sin CRM" in off.message and "customers" in off.message
+    async with guide_crm() as crm:
+        settings = parse_settings(f'[directory]\ncrm_url = "{crm.base}"\n', env={})
+        [good] = await check_directory(settings, 2)
+        assert (good.status, good.area) == ("ok", "directorio"), good
+        asked = list(crm.requests)
+        crm.status = 503  # in maintenance
+        [down] = await check_directory(settings, 2)
+    assert asked and asked[0]["tipo"] == "telefonica"  # the guide was asked too
+    assert down.status == "fail" and "HTTP 503" in down.message
+    assert "[directory] crm_url" in down.message
+    refused = parse_settings(f'[directory]\ncrm_url = "http://127.0.0.1:{free_port()}"\n', env={})
+    [gone] = await check_directory(refused, 2)
+    assert gone.status == "fail" and "no responde" in gone.message

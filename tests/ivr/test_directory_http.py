@@ -93,3 +93,39 @@ async def test_crm_drives_the_flow(start_server: StartServer, router: RoutingRou
     assert transcript.event["customer"] == "200999"
     assert transcript.event["segment"] == "vip"
     assert transcript.variables["CC_PRIORITY"] == priority(router, "101", "vip")
+
+
+async def test_the_daemons_ivr_asks_the_crm_its_pops_use(
+    start_server: StartServer, sqlite_url: str
+) -> None:
+    """[directory] crm_url: the daemon's IVR looks the caller up in the CRM (a real HTTP
+    server on 127.0.0.1), the very directory the pops and the guides use; without it, the
+    customers table."""
+    from types import SimpleNamespace
+
+    from centralita.ami_listener.store import make_engine
+    from centralita.ivr.directory import SqlCustomerDirectory
+    from centralita.settings import parse_settings
+    from centralita.wiring import customer_directory, ivr_directory
+    from tests.ivr.guide_server import guide_crm
+
+    engine = make_engine(sqlite_url)
+    try:
+        async with guide_crm() as crm:
+            settings = parse_settings(f'[directory]\ncrm_url = "{crm.base}"\n', env={})
+            guide = customer_directory(settings, engine)
+            parts = SimpleNamespace(extra={"guide": guide}, engine=engine)
+            directory = ivr_directory(settings, parts)  # type: ignore[arg-type]
+            assert directory is guide
+            server = await start_server(directory_=directory)
+            transcript = await FakeAsterisk(
+                server.port, digits=["1", "4412345"], callerid="4412345"
+            ).run()
+            await guide.close()
+        assert transcript.event["customer"] == "100871"
+        assert transcript.event["segment"] == "vip"
+        plain = parse_settings("", env={})
+        alone = SimpleNamespace(extra={}, engine=engine)
+        assert isinstance(ivr_directory(plain, alone), SqlCustomerDirectory)  # type: ignore[arg-type]
+    finally:
+        await engine.dispose()
