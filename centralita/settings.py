@@ -197,9 +197,10 @@ class DirectorySection(_S, frozen=True):
 
     ``crm_url`` empty: the customer cards of the screen-pops come from the ``customers``
     table, and so do the daemon's IVR lookups and the console's Guiatel search (104),
-    while the Guía Comercial (4200224) is "not configured". Set: all come from the CRM (``GET {crm_url}/customers``,
-    ``GET {crm_url}/guia``; the contract is in ``centralita/ivr/directory_http.py``),
-    each request given up after ``timeout_s`` ("directorio no disponible").
+    while the Guía Comercial (4200224) is "not configured". Set: all come from the CRM
+    (``GET {crm_url}/customers``, ``GET {crm_url}/guia``; the contract is in
+    ``centralita/ivr/directory_http.py``), each request given up after ``timeout_s``
+    ("directorio no disponible").
     """
 
     crm_url: str = ""
