@@ -427,10 +427,11 @@ class CallTracker:
 
     @staticmethod
     def _moved_while_talking(live: _Live, ts: float) -> list[Effect]:
-        """An answered stay with no AgentComplete yet, and the caller joins another queue:
-        the caller was moved while talking (the console's transfer is an AMI Redirect).
-        Asterisk reports nothing for that stay until the caller finally hangs up, and then
-        counts its TalkTime up to that hang-up; the stay's talk really ended here."""
+        """An answered stay with no AgentComplete yet, and the caller leaves the agent's
+        bridge for another dialplan location or joins another queue: moved while talking
+        (the console's transfer is an AMI Redirect). Asterisk reports nothing for that stay
+        until the caller finally hangs up, and then counts its TalkTime up to that hang-up;
+        the stay's talk really ended here, and so did the agent's part."""
         entry = live.entry
         if entry.answered_at is None or live.completed or entry.outcome != "answered":
             return []
