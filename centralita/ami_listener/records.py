@@ -52,6 +52,7 @@ class QueueEntryRecord(msgspec.Struct, kw_only=True):
     agent_name: str = ""
     ring_no_answer: int = 0
     exit_key: str = ""
+    talk_s: float | None = None  # answered: until this agent's part ended
 
     @property
     def wait_s(self) -> float | None:

@@ -114,6 +114,7 @@ queue_entries = Table(
     Column("agent_name", String(200), nullable=False, default=""),
     Column("ring_no_answer", Integer, nullable=False, default=0),
     Column("exit_key", String(8), nullable=False, default=""),
+    Column("talk_ms", BigInteger),  # this stay's own talk (a transfer ends it)
 )
 Index("ix_queue_entries_queue_entered", queue_entries.c.queue, queue_entries.c.entered_at_ms)
 

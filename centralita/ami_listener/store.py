@@ -361,6 +361,7 @@ def call_rows(record: CallRecord) -> tuple[dict[str, Any], list[dict[str, Any]]]
                 "agent_name": entry.agent_name,
                 "ring_no_answer": entry.ring_no_answer,
                 "exit_key": entry.exit_key,
+                "talk_ms": None if entry.talk_s is None else round(entry.talk_s * 1000),
             }
         )
     return call, entries

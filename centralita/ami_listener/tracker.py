@@ -437,10 +437,8 @@ class CallTracker:
             return []
         live.completed = True
         entry.outcome = "transferred"
-        record = live.record
-        record.transferred = True
-        talk = round(ts - entry.answered_at, 3)
-        record.talk_s = talk if record.talk_s is None else round(record.talk_s + talk, 3)
+        live.record.transferred = True
+        _end_talk(live.record, entry, ts)
         return [_left_agent(live, ts)]
 
     def _abandon(self, event: QueueCallerAbandon, ts: float) -> list[Effect]:
@@ -558,8 +556,7 @@ class CallTracker:
             record.transferred = True
             effects.append(_left_agent(live, ts))
         if entry.answered_at is not None:
-            talk = round(ts - entry.answered_at, 3)
-            record.talk_s = talk if record.talk_s is None else round(record.talk_s + talk, 3)
+            _end_talk(record, entry, ts)
             record.asterisk_talk_s = (record.asterisk_talk_s or 0) + event.talk_time
         if live.hung_up_at is not None:
             return effects + self._finish(live, live.hung_up_at)
@@ -941,8 +938,8 @@ class CallTracker:
         entry = live.entry
         if end is not None:
             self._settle(live, end, alive=False)
-            if entry.answered_at is not None and record.talk_s is None:
-                record.talk_s = round(end - entry.answered_at, 3)
+            if entry.answered_at is not None and entry.talk_s is None:
+                _end_talk(record, entry, end)
         record.ended_at = end
         for name in marks:
             _mark(record, name)
@@ -962,7 +959,7 @@ class CallTracker:
         end = live.hung_up_at if live.hung_up_at is not None else at
         entry = live.entry
         if entry.answered_at is not None and not live.completed:
-            record.talk_s = round(end - entry.answered_at, 3)
+            _end_talk(record, entry, end)
         (effect,) = self._finish(live, end)
         assert isinstance(effect, CallFinished)
         return effect
@@ -1002,6 +999,13 @@ def _answer(live: _Live, event: AgentConnect | AgentComplete, at: float) -> None
         record.holdtime_s = event.hold_time
         record.agent_interface = event.agent_interface
         record.agent_name = event.member_name
+
+
+def _end_talk(record: CallRecord, entry: QueueEntryRecord, at: float) -> None:
+    """An answered stay's talk ends at ``at``; the call's talk is every stay's talk."""
+    assert entry.answered_at is not None
+    entry.talk_s = round(at - entry.answered_at, 3)
+    record.talk_s = round(sum(e.talk_s for e in record.entries if e.talk_s is not None), 3)
 
 
 def _left_agent(live: _Live, at: float) -> CallLeftAgent:

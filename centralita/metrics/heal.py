@@ -124,6 +124,7 @@ def record_from_queue_log(call: QlCall, pbx_id: str, *, cut: bool = False) -> Ca
                 agent_name=e.agent_name,
                 ring_no_answer=e.ring_no_answer,
                 exit_key=e.exit_key,
+                talk_s=None if e.answered_s is None or e.talk_s is None else float(e.talk_s),
             )
         )
     first, last = call.entries[0], call.entries[-1]

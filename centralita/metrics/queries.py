@@ -372,21 +372,38 @@ async def fetch_wait_bands(
 
 async def fetch_agents(
     conn: AsyncConnection, request: ReportRequest
-) -> list[tuple[str, int, int, int]]:
-    """Rows (agent, answered calls, talk ms, wait ms) of the answered calls."""
-    table = ql_calls if request.source == "queue_log" else calls
+) -> list[tuple[str, int, int, int, int]]:
+    """Rows (agent, answered stays, talk ms, wait ms, stays whose talk is known), one per
+    agent: each queue stay an agent answered, with that stay's own talk and wait (a call
+    transferred from one agent to another counts for both, each with their part). The
+    calls are those that entered in the period."""
+    if request.source == "queue_log":
+        table, stays = ql_calls, ql_queue_entries
+    else:
+        table, stays = calls, queue_entries
+    talk = stays.c.talk_ms
     result = await conn.execute(
         sa.select(
-            table.c.agent_name,
+            stays.c.agent_name,
             sa.func.count().label("n"),
-            sa.func.sum(sa.func.coalesce(table.c.talk_ms, 0)).label("talk"),
-            sa.func.sum(sa.func.coalesce(table.c.wait_ms, 0)).label("wait"),
+            sa.func.sum(sa.func.coalesce(talk, 0)).label("talk"),
+            sa.func.sum(sa.func.coalesce(stays.c.wait_ms, 0)).label("wait"),
+            _count_if(talk.is_not(None)).label("known"),
+        )
+        .select_from(
+            stays.join(
+                table,
+                sa.and_(table.c.pbx_id == stays.c.pbx_id, table.c.uniqueid == stays.c.uniqueid),
+            )
         )
         .where(
             *_period_filter(table, request.period, request.pbx_id),
-            table.c.answered_at_ms.is_not(None),
+            stays.c.answered_at_ms.is_not(None),
         )
-        .group_by(table.c.agent_name)
-        .order_by(sa.func.count().desc(), table.c.agent_name)
+        .group_by(stays.c.agent_name)
+        .order_by(sa.func.count().desc(), stays.c.agent_name)
     )
-    return [(str(r.agent_name), int(r.n), int(r.talk or 0), int(r.wait or 0)) for r in result]
+    return [
+        (str(r.agent_name), int(r.n), int(r.talk or 0), int(r.wait or 0), int(r.known or 0))
+        for r in result
+    ]

@@ -295,6 +295,9 @@ class QlCall:
                     else (None if end is None else end - entry.entered_s),
                     "agent_name": entry.agent_name,
                     "exit_key": entry.exit_key,
+                    "talk_ms": None
+                    if entry.answered_s is None or entry.talk_s is None
+                    else entry.talk_s * 1000,
                 }
             )
         return rows

@@ -95,6 +95,7 @@ ql_queue_entries = Table(
     Column("wait_asterisk_s", Integer),
     Column("agent_name", String(200), nullable=False, default=""),
     Column("exit_key", String(8), nullable=False, default=""),
+    Column("talk_ms", BigInteger),
 )
 Index("ix_ql_queue_entries_entered", ql_queue_entries.c.entered_at_ms)
 

@@ -40,9 +40,9 @@ class AgentStats:
     """Answered calls and talk time of one agent."""
 
     agent: str
-    calls: int
+    calls: int  # answered queue stays: a transferred call counts for each agent
     talk_s: float
-    avg_talk_s: float
+    avg_talk_s: float  # over the stays whose talk is known
     avg_wait_s: float
 
 
@@ -108,10 +108,10 @@ async def supervisor_report(
             agent=name or "(sin agente)",
             calls=n,
             talk_s=talk / 1000,
-            avg_talk_s=talk / n / 1000 if n else 0.0,
+            avg_talk_s=talk / known / 1000 if known else 0.0,
             avg_wait_s=wait / n / 1000 if n else 0.0,
         )
-        for name, n, talk, wait in agent_rows
+        for name, n, talk, wait, known in agent_rows
     ]
     hours = report.hourly.get(ALL_KEY, {})
     busiest = sorted(((h, c.entered) for h, c in hours.items()), key=lambda x: (-x[1], x[0]))
@@ -181,7 +181,11 @@ def render_supervisor_text(sup: SupervisorReport) -> str:
     out += ["", "Distribución del tiempo de espera (todas): atendidas / no atendidas"]
     for label, (answered, not_answered) in sup.wait_bands.get(ALL_KEY, {}).items():
         out.append(f"  {label:<8} {answered:>7} / {not_answered}")
-    out += ["", "Agentes: llamadas atendidas, tiempo de conversación"]
+    out += [
+        "",
+        "Agentes: llamadas atendidas, tiempo de conversación (una llamada transferida cuenta",
+        "para cada agente que la atendió, con su propia parte de la conversación)",
+    ]
     for agent in sup.agents:
         out.append(
             f"  {agent.agent:<24} {agent.calls:>6} llamadas  {agent.talk_s / 60:>8.1f} min  "

@@ -300,6 +300,9 @@ def test_console_transfer_of_a_talking_caller(name: str, uid: str) -> None:
     beto = q101.entered_at - q102.answered_at
     agent1 = record.ended_at - q101.answered_at
     assert record.talk_s == pytest.approx(beto + agent1, abs=0.01)
+    # each stay keeps its own agent's part
+    assert q102.talk_s == pytest.approx(beto, abs=0.01)
+    assert q101.talk_s == pytest.approx(agent1, abs=0.01)
     late = next(
         m
         for m in msgs

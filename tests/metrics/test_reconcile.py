@@ -105,3 +105,97 @@ async def test_console_transfers_on_a_real_asterisk_reconcile_clean(
     result = await reconcile(any_engine, month, pbx_id=PBX)
     assert result.clean, render_text(result, month.tz)
     assert result.ami_calls == result.queue_log_calls == result.matched > 0
+
+
+@pytest.mark.parametrize("source", ["ami", "queue_log"])
+async def test_each_agent_is_credited_with_their_own_part_of_a_transfer(
+    any_engine: AsyncEngine, source: str
+):
+    # The real capture: C talks to Agent 2 in q102, is transferred to q101 and talks to
+    # Agent 1 there; Agent 2, freed, answers D. Per agent: Agent 2 two stays (C's first
+    # part, D), Agent 1 one (C's second part), from the AMI records and from queue_log alike.
+    from centralita.metrics.service_level import CountingRules
+    from centralita.metrics.supervisor import supervisor_report
+
+    name = "redirect-102-to-101"
+    stem = FIXTURES / "captures" / f"GIT-master-f0c1c1a7b7-{name}"
+    await load_capture(any_engine, "", ami=False, ql=False)
+    await ingest_capture(stem.with_suffix(".ami").read_bytes(), any_engine, PBX)
+    text = read_queue_log(stem.parent / f"{stem.name}-queue_log")
+    await import_queue_log(text, any_engine, pbx_id=PBX, source=name)
+    sup = await supervisor_report(
+        any_engine,
+        Period.month("2026-12"),
+        CountingRules(),
+        source="ami" if source == "ami" else "queue_log",
+        pbx_id=PBX,
+    )
+    agents = {a.agent: a for a in sup.agents}
+    assert {k: v.calls for k, v in agents.items()} == {"Agent 2": 2, "Agent 1": 1}
+    # queue_log: C ENTERQUEUE q102 ...324 CONNECT, ...329 ENTERQUEUE q101, ...332 CONNECT,
+    # ...375 COMPLETEAGENT (43 s); D CONNECT ...342, COMPLETEAGENT 43 s
+    assert agents["Agent 1"].talk_s == pytest.approx(43, abs=1)
+    assert agents["Agent 2"].talk_s == pytest.approx(5 + 43, abs=1.5)
+
+
+async def test_migration_0015_gives_single_stay_calls_their_talk(db_url: str) -> None:
+    # A database of the previous version: a call answered in one stay, and one answered
+    # in two (transferred); only the first one's stay talk is known after the upgrade.
+    from typing import Any
+
+    import sqlalchemy as sa
+    from alembic import command
+
+    from centralita.ami_listener.schema import calls, queue_entries
+    from centralita.ami_listener.store import make_engine
+    from centralita.db import alembic_config, migrate
+
+    def upgrade(revision: str) -> Any:
+        def run(sync_conn: Any) -> None:
+            cfg = alembic_config()
+            cfg.attributes["connection"] = sync_conn
+            command.upgrade(cfg, revision)
+
+        return run
+
+    def call(uid: str, talk_ms: int) -> dict[str, Any]:
+        return {
+            "pbx_id": PBX, "uniqueid": uid, "linkedid": uid, "service": "102", "exten": "102",
+            "queue": "q102", "queues": "q102", "caller_num": "4455667", "caller_name": "",
+            "entered_at_ms": 1_000, "answered_at_ms": 2_000, "ended_at_ms": 50_000,
+            "talk_ms": talk_ms, "outcome": "answered", "transferred": False, "resynced": False,
+            "gap": False, "source": "ami", "marks": "", "agent_interface": "", "agent_name": "",
+            "ring_no_answer": 0, "join_position": 1,
+        }  # fmt: skip
+
+    def stay(uid: str, seq: int, answered: int | None) -> dict[str, Any]:
+        return {
+            "pbx_id": PBX, "uniqueid": uid, "seq": seq, "queue": "q102", "service": "102",
+            "entered_at_ms": 1_000, "answered_at_ms": answered, "join_position": 1,
+            "agent_interface": "", "agent_name": "", "ring_no_answer": 0, "exit_key": "",
+        }  # fmt: skip
+
+    engine = make_engine(db_url)
+    try:
+        async with engine.begin() as conn:
+            await conn.run_sync(upgrade("0014"))
+        old_entries = sa.table(
+            "queue_entries", *(sa.column(c.name) for c in queue_entries.c if c.name != "talk_ms")
+        )
+        async with engine.begin() as conn:
+            await conn.execute(sa.insert(calls), [call("one", 48_000), call("two", 48_000)])
+            await conn.execute(
+                sa.insert(old_entries),
+                [stay("one", 0, 2_000), stay("two", 0, 2_000), stay("two", 1, 9_000)],
+            )
+        await migrate(engine)
+        async with engine.connect() as conn:
+            rows = await conn.execute(
+                sa.select(
+                    queue_entries.c.uniqueid, queue_entries.c.seq, queue_entries.c.talk_ms
+                ).order_by(queue_entries.c.uniqueid, queue_entries.c.seq)
+            )
+            got = [tuple(r) for r in rows]
+    finally:
+        await engine.dispose()
+    assert got == [("one", 0, 48_000), ("two", 0, None), ("two", 1, None)]
