@@ -7,7 +7,7 @@ import json
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, Final
 
 from sqlalchemy.ext.asyncio import AsyncEngine
 
@@ -158,6 +158,21 @@ async def _answered_after(
     return latest
 
 
+AGENT_RULE: Final = (
+    "Agentes",
+    "cada tramo de cola atendido cuenta para su agente, con su propia conversación; una"
+    " llamada transferida cuenta para cada agente que la atendió; promedio de conversación"
+    " sobre los tramos cuya duración se conoce",
+)
+
+
+def supervisor_legend(sup: SupervisorReport) -> list[tuple[str, str]]:
+    """The counting rules of the floor report: the indicator's legend and the agents' rule."""
+    from centralita.metrics.export_rows import legend_pairs
+
+    return [*legend_pairs(sup.report), AGENT_RULE]
+
+
 def _secs(value: float | None) -> str:
     return "-" if value is None else f"{value:.1f} s"
 
@@ -202,6 +217,8 @@ def render_supervisor_text(sup: SupervisorReport) -> str:
             f"  {cb.entered_at}  {cb.caller_num:<12} servicio {cb.service:<10} {cb.outcome} "
             f"tras {wait}{again}"
         )
+    out += ["", "Reglas de conteo"]
+    out += [f"  {rule}: {value}" for rule, value in supervisor_legend(sup)]
     return "\n".join(out) + "\n"
 
 
@@ -228,5 +245,6 @@ def render_supervisor_json(sup: SupervisorReport) -> str:
         "agents": [agent.__dict__ for agent in sup.agents],
         "busiest_hours": [{"hour": h, "calls": c} for h, c in sup.busiest_hours],
         "callbacks": [cb.__dict__ for cb in sup.callbacks],
+        "legend": [{"rule": rule, "value": value} for rule, value in supervisor_legend(sup)],
     }
     return json.dumps(doc, ensure_ascii=False, indent=2) + "\n"

@@ -269,10 +269,15 @@ def test_supervisor_report(master_db: str, capsys):
     assert len(doc["callbacks"]) == 13
     assert all(cb["caller_num"] for cb in doc["callbacks"])
     assert doc["busiest_hours"][0]["hour"] == 23
+    # the counting rules travel with it: the indicator's and the agents' own
+    rules = {item["rule"]: item["value"] for item in doc["legend"]}
+    assert "transferida cuenta para cada agente" in rules["Agentes"]
+    assert len(rules) > 3
     code, out = run_cli(["supervisor", "--day", "2026-11-28", "--db", master_db], capsys)
     assert code == 0
     assert "devolver la llamada" in out
     assert "Agent 1" in out
+    assert "Reglas de conteo" in out and "Agentes: cada tramo de cola atendido" in out
 
 
 async def _load_ami_only(url: str, name: str) -> None:
