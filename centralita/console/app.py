@@ -34,7 +34,7 @@ from starlette.staticfiles import StaticFiles
 
 from centralita.console.aftercall import AfterCallPause
 from centralita.console.controls import CallControls, control_routes
-from centralita.console.guide import guide_routes
+from centralita.console.guide import SERVICE_GUIDES, guide_routes
 from centralita.console.interactions import recent_mail
 from centralita.console.live import LiveState
 from centralita.console.security import ConsoleGuard
@@ -183,7 +183,13 @@ def create_app(
         user = current(request)
         if user is None:
             return RedirectResponse("/ingresar", 303)
-        return page("agent", user=user.name, agent=user.agent, role=user.role)
+        return page(
+            "agent",
+            user=user.name,
+            agent=user.agent,
+            role=user.role,
+            guides=msgspec.json.encode(SERVICE_GUIDES).decode(),  # guide.js: service -> guide
+        )
 
     async def wallboard_page(request: Request) -> Response:
         user = current(request)

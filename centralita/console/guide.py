@@ -42,7 +42,7 @@ from centralita.ivr.exceptions import DirectoryUnavailableError, GuideNotConfigu
 log = structlog.get_logger(__name__)
 
 SERVICE_GUIDES: Final[dict[str, GuideKind]] = {"104": "telefonica", "4200224": "comercial"}
-"""Service key -> the guide its agents search (agent.js/guide.js keep the same mapping)."""
+"""Service key -> the guide its agents search (the agent page gets it as ``data-guides``)."""
 
 MIN_QUERY: Final = 2
 MAX_QUERY: Final = 100

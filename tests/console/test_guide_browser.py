@@ -76,3 +76,45 @@ async def test_agent_on_a_104_call_searches_guiatel(chromium: str, tmp_path: Pat
     assert "2 resultados en Guiatel (CRM)" in state
     assert scroll <= 0  # no horizontal scroll at 390 px
     assert (ARTIFACTS / "console-guide.png").stat().st_size > 1000
+
+
+async def test_agent_on_a_4200224_call_searches_the_guia_comercial(
+    chromium: str, tmp_path: Path
+) -> None:
+    """Procedure E: on a 4200224 call the box offers the Guía Comercial (the page learns
+    which service searches which guide from the server), and the heading travels with
+    the entry."""
+    from playwright.async_api import async_playwright
+
+    engine = make_engine(f"sqlite+aiosqlite:///{tmp_path / 'guide.db'}")
+    await create_schema(engine)
+    async with engine.begin() as conn:
+        await conn.run_sync(console_metadata.create_all)
+    call = Call("1795960100.4", "4200224", "70555667", agent=1)
+    try:
+        async with guide_crm() as crm:
+            directory = HttpCustomerDirectory(crm.base, timeout_s=2.0)
+            async with (
+                console(engine, pbx=f"guidec{os.getpid()}", guide=directory) as c,
+                serve(c.app, free_port()) as base,
+                async_playwright() as pw,
+            ):
+                browser = await launch_chromium(pw, chromium)
+                page = await sign_in(browser, base, "ana", PASSWORD, "/consola", 1366, 768)
+                await page.wait_for_selector("#link.on")
+                await c.answer(call)
+                await page.wait_for_selector("#guide:not([hidden])")
+                label = await page.text_content("#guide-label")
+                await page.focus("#guide-q")
+                await page.keyboard.type("ferreteria")
+                await page.keyboard.press("Enter")
+                await page.wait_for_selector("#guide-results li")
+                found = await page.locator("#guide-results li").nth(0).inner_text()
+                await browser.close()
+            await directory.close()
+    finally:
+        await engine.dispose()
+    assert label == "Buscar en Guía Comercial"
+    assert crm.requests == [{"tipo": "comercial", "q": "ferreteria", "limite": "20"}]
+    assert "Ferretería El Puente" in found and "4223344" in found
+    assert "Ferreterías" in found

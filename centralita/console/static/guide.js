@@ -6,11 +6,15 @@
 (function () {
   const box = document.getElementById("guide");
   if (!box) return;
-  // service key -> guide; the same mapping as SERVICE_GUIDES in console/guide.py
-  const GUIDES = {
-    "104": { tipo: "telefonica", label: "Buscar en Guiatel", hint: "Nombre, dirección o número" },
-    "4200224": { tipo: "comercial", label: "Buscar en Guía Comercial", hint: "Nombre, rubro o número" },
+  // service key -> guide: SERVICE_GUIDES of console/guide.py, given by the page
+  const KINDS = {
+    telefonica: { label: "Buscar en Guiatel", hint: "Nombre, dirección o número" },
+    comercial: { label: "Buscar en Guía Comercial", hint: "Nombre, rubro o número" },
   };
+  const GUIDES = {};
+  Object.entries(JSON.parse(box.dataset.guides || "{}")).forEach(([service, tipo]) => {
+    if (KINDS[tipo]) GUIDES[service] = { tipo: tipo, label: KINDS[tipo].label, hint: KINDS[tipo].hint };
+  });
   const form = document.getElementById("guide-form");
   const input = document.getElementById("guide-q");
   const label = document.getElementById("guide-label");
