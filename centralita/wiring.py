@@ -145,20 +145,25 @@ def _call_controls(daemon: Daemon, holder: RoutingHolder, extra: dict[str, Any])
     return controls
 
 
-def _campaign_rule(settings: Any) -> Any:
-    """The campaign's window rule (its settings file's [window]), for the supervisor's
-    campaign report; None: the default rule."""
+def _dialer_settings(settings: Any) -> Any:
+    """The campaign's settings file (``[campaign] settings_file``), else the built-in
+    settings; a broken file is a one-line startup error (for the dialer and the report)."""
+    from centralita.campaigns.dialer import DialerSettings
     from centralita.campaigns.exceptions import CampaignConfigError
     from centralita.campaigns.settings import load_settings as load_dialer_settings
     from centralita.settings import SettingsError
 
     path = settings.campaign.settings_file
-    if not path:
-        return None
     try:
-        return load_dialer_settings(path).window
-    except CampaignConfigError as exc:  # a startup error: one line, as the dialer's own
+        return load_dialer_settings(path) if path else DialerSettings()
+    except CampaignConfigError as exc:
         raise SettingsError(f"[campaign] settings_file: {exc}") from exc
+
+
+def _campaign_rule(settings: Any) -> Any:
+    """The campaign's window rule (its settings file's [window]), for the supervisor's
+    campaign report; None: the default rule."""
+    return _dialer_settings(settings).window if settings.campaign.settings_file else None
 
 
 def campaign_pop_sink(publisher: Any) -> Any:
@@ -225,19 +230,13 @@ def _campaign(
     """
     from datetime import UTC, datetime
 
-    from centralita.campaigns.dialer import DialerSettings
     from centralita.campaigns.exceptions import CampaignConfigError
     from centralita.campaigns.hosting import CampaignRotation, DeferredSender, RoutingHours, build
-    from centralita.campaigns.settings import load_settings as load_dialer_settings
     from centralita.settings import SettingsError
 
     section = daemon.settings.campaign
+    dialer_settings = _dialer_settings(daemon.settings)
     try:
-        dialer_settings = (
-            load_dialer_settings(section.settings_file)
-            if section.settings_file
-            else DialerSettings()
-        )
         hours = RoutingHours(lambda: holder.table, dialer_settings.service)
     except CampaignConfigError as exc:
         raise SettingsError(f"[campaign]: {exc}") from exc

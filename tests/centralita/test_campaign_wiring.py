@@ -103,7 +103,7 @@ async def test_the_daemon_refuses_to_start_without_hours_or_with_the_former_file
         wire(engine, holder, f'settings_file = "{old}"\n')
     message = str(caught.value)
     assert "\n" not in message
-    assert message.startswith(f"[campaign]: {old}: days_off ya no se configura aquí")
+    assert message.startswith(f"[campaign] settings_file: {old}: days_off ya no se configura")
     assert "routing.toml ([service.campaign] windows" in message
     assert caught.value.exit_code == 2
 
