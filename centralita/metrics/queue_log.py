@@ -351,7 +351,13 @@ class QueueLogFolder:
         if verb == "ENTERQUEUE":
             call = self.calls.setdefault(line.callid, QlCall(line.callid))
             if call.entries:
-                _moved_while_talking(call.entries[-1], line.time_s)
+                last = call.entries[-1]
+                _moved_while_talking(last, line.time_s)
+                if last.outcome == "abandoned":
+                    # an ABANDON, and the caller enters a queue again: alive, so not a
+                    # hang-up (a waiting caller Redirected by AMI); the tracker reads the
+                    # AMI stream the same way
+                    last.outcome = "timeout"
             call.entries.append(
                 QlEntry(
                     queue=line.queue,

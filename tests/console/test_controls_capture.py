@@ -271,6 +271,12 @@ def test_redirect_of_a_waiting_caller() -> None:
         ("q101", "CONNECT"),
         ("q101", "COMPLETEAGENT"),
     ]
+    # folded from queue_log, the stay reads as the tracker reads it: alive, not a hang-up
+    ql = folded_queue_log(queue_log("pause-redirect"))[WAITING_B]
+    assert [(e.queue, e.outcome) for e in ql.entries] == [
+        ("q102", "timeout"),
+        ("q101", "answered"),
+    ]
     # the 101 agent gets the pop
     assert replay.answered_by(WAITING_B) == [("q101", AGENT1, "102")]
 
