@@ -78,7 +78,9 @@ async def start_server(
             directory_ or directory,
             host="127.0.0.1",
             port=0,
-            timeouts=timeouts or AgiTimeouts(header_s=1.0, reply_s=1.0, write_s=1.0),
+            # generous unless a test is about timeouts: 300 sessions at once on a loaded
+            # machine (the suite runs in 4 processes) may wait over a second for a reply
+            timeouts=timeouts or AgiTimeouts(header_s=10.0, reply_s=10.0, write_s=10.0),
             max_sessions=max_sessions,
             clock=lambda: at,
         )
