@@ -17,7 +17,6 @@ from typing import Any
 
 import pytest
 import sqlalchemy as sa
-from alembic import command
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from centralita.ami_listener.protocol import AmiMessage
@@ -36,6 +35,7 @@ from centralita.routing import default_routing_path
 from centralita.routing.loader import load_routing
 from tests.campaigns.conftest import LIST_HEADER, customer_list, lp, write
 from tests.campaigns.fakes import FakePbx, VirtualClock, drive
+from tests.conftest import upgrade_to
 
 DECEMBER = "2026-12"
 HOLIDAY = date(2026, 12, 8)
@@ -236,20 +236,9 @@ async def test_dialer_retries_an_answered_call_no_agent_took(
 
 # --------------------------------------------------------------------------- migration
 async def test_migration_0008_keeps_one_result_per_attempt(db_url: str, tmp_path: Path) -> None:
-    from centralita.db import alembic_config
-
-    def upgrade(revision: str) -> Any:
-        def run(sync_conn: Any) -> None:
-            cfg = alembic_config()
-            cfg.attributes["connection"] = sync_conn
-            command.upgrade(cfg, revision)
-
-        return run
-
     eng = make_engine(db_url)
     try:
-        async with eng.begin() as conn:
-            await conn.run_sync(upgrade("0007"))
+        await upgrade_to(eng, "0007")
         await import_customer_list(
             eng, write(tmp_path / "l.csv", LIST + "\n"), month=None, now_ms=0
         )
@@ -262,8 +251,7 @@ async def test_migration_0008_keeps_one_result_per_attempt(db_url: str, tmp_path
                         attempt_id=first, code=code, agent="a1", note="", at_ms=i
                     )
                 )
-        async with eng.begin() as conn:
-            await conn.run_sync(upgrade("0008"))
+        await upgrade_to(eng, "0008")
         async with eng.connect() as conn:
             rows = (await conn.execute(sa.select(dispositions.c.code))).all()
         assert [r.code for r in rows] == ["promesa_pago"]  # the one that counted

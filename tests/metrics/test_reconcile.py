@@ -144,19 +144,11 @@ async def test_migration_0015_gives_single_stay_calls_their_talk(db_url: str) ->
     from typing import Any
 
     import sqlalchemy as sa
-    from alembic import command
 
     from centralita.ami_listener.schema import calls, queue_entries
     from centralita.ami_listener.store import make_engine
-    from centralita.db import alembic_config, migrate
-
-    def upgrade(revision: str) -> Any:
-        def run(sync_conn: Any) -> None:
-            cfg = alembic_config()
-            cfg.attributes["connection"] = sync_conn
-            command.upgrade(cfg, revision)
-
-        return run
+    from centralita.db import migrate
+    from tests.conftest import upgrade_to
 
     def call(uid: str, talk_ms: int) -> dict[str, Any]:
         return {
@@ -177,8 +169,7 @@ async def test_migration_0015_gives_single_stay_calls_their_talk(db_url: str) ->
 
     engine = make_engine(db_url)
     try:
-        async with engine.begin() as conn:
-            await conn.run_sync(upgrade("0014"))
+        await upgrade_to(engine, "0014")
         old_entries = sa.table(
             "queue_entries", *(sa.column(c.name) for c in queue_entries.c if c.name != "talk_ms")
         )
