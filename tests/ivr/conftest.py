@@ -71,9 +71,10 @@ async def start_server(
         timeouts: AgiTimeouts | None = None,
         max_sessions: int = 1000,
         at: dt.datetime = TUESDAY_MORNING,
+        config: IvrConfig | None = None,
     ) -> AgiServer:
         server = await start_ivr_server(
-            fast_config,
+            config or fast_config,
             router_ or router,
             directory_ or directory,
             host="127.0.0.1",

@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import httpx
+import msgspec
 import pytest
 
 from centralita.ivr.directory_http import HttpCustomerDirectory
 from centralita.ivr.events import InputKind
 from centralita.ivr.exceptions import DirectoryUnavailableError
+from centralita.ivr.flow_config import IvrConfig
 from centralita.ivr.routing_adapter import RoutingRouter
 from tests.ivr.conftest import StartServer, priority
 from tests.ivr.fake_asterisk import FakeAsterisk
@@ -96,7 +98,7 @@ async def test_crm_drives_the_flow(start_server: StartServer, router: RoutingRou
 
 
 async def test_the_daemons_ivr_asks_the_crm_its_pops_use(
-    start_server: StartServer, sqlite_url: str
+    start_server: StartServer, sqlite_url: str, ivr_config: IvrConfig
 ) -> None:
     """[directory] crm_url: the daemon's IVR looks the caller up in the CRM (a real HTTP
     server on 127.0.0.1), the very directory the pops and the guides use; without it, the
@@ -117,7 +119,9 @@ async def test_the_daemons_ivr_asks_the_crm_its_pops_use(
             parts = SimpleNamespace(extra={"guide": guide}, engine=engine)
             directory = ivr_directory(settings, parts)  # type: ignore[arg-type]
             assert directory is guide
-            server = await start_server(directory_=directory)
+            # a real HTTP round trip: more time than the in-memory tests' 0.3 s lookup
+            patient = msgspec.structs.replace(ivr_config, lookup_timeout_s=10.0)
+            server = await start_server(directory_=directory, config=patient)
             transcript = await FakeAsterisk(
                 server.port, digits=["1", "4412345"], callerid="4412345"
             ).run()
