@@ -116,6 +116,10 @@ class _Client:
             while not self.closed:
                 if not self.buffer:
                     if self.finishing:
+                        # finish() set the high-water mark to 0: this drain returns once
+                        # the transport has handed its last byte to the kernel (an idle
+                        # loop could otherwise stop with bytes still in the transport)
+                        await self.writer.drain()
                         break
                     self.wake.clear()
                     await self.wake.wait()
