@@ -237,6 +237,19 @@ def _add_db(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--pbx", default=None, help="solo esta central (pbx_id)")
 
 
+def _add_grouping(parser: argparse.ArgumentParser) -> None:
+    """``--by`` and ``--source``, the same for the regulator's and the supervisor's report."""
+    parser.add_argument(
+        "--by", choices=("service", "queue"), default="service", help="por servicio o por cola"
+    )
+    parser.add_argument(
+        "--source",
+        choices=("ami", "queue_log"),
+        default="ami",
+        help="registros AMI (defecto) o queue_log importado",
+    )
+
+
 def _add_rules(parser: argparse.ArgumentParser) -> None:
     group = parser.add_argument_group("reglas de conteo")
     group.add_argument(
@@ -504,15 +517,7 @@ def register(subparsers: argparse._SubParsersAction[Any]) -> None:
     _add_db(report)
     report.add_argument("--format", choices=FORMATS, default="table", help="formato de salida")
     report.add_argument("--out", help="archivo de salida (obligatorio para xlsx y pdf)")
-    report.add_argument(
-        "--by", choices=("service", "queue"), default="service", help="por servicio o por cola"
-    )
-    report.add_argument(
-        "--source",
-        choices=("ami", "queue_log"),
-        default="ami",
-        help="registros AMI (defecto) o queue_log importado",
-    )
+    _add_grouping(report)
     report.add_argument("--tz", default="America/La_Paz", help="zona horaria del mes")
     report.add_argument("--routing", help="routing.toml para los nombres de servicio")
     _add_rules(report)
@@ -528,15 +533,7 @@ def register(subparsers: argparse._SubParsersAction[Any]) -> None:
         "--format", choices=("table", "json"), default="table", help="formato de salida"
     )
     sup.add_argument("--out", help="archivo de salida")
-    sup.add_argument(
-        "--by", choices=("service", "queue"), default="service", help="por servicio o por cola"
-    )
-    sup.add_argument(
-        "--source",
-        choices=("ami", "queue_log"),
-        default="ami",
-        help="registros AMI (defecto) o queue_log importado",
-    )
+    _add_grouping(sup)
     sup.add_argument("--tz", default="America/La_Paz", help="zona horaria del período")
     sup.add_argument("--routing", help="routing.toml para los nombres de servicio")
     _add_rules(sup)
